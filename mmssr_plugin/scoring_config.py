@@ -1,0 +1,64 @@
+"""What a scoring job needs to know about its scorer, as one plain, serialisable dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .digit_scores import DEFAULT_MIN_DIGIT_MASS
+
+BACKENDS = ("hf", "fake")
+
+
+@dataclass
+class ScorerConfig:
+    """The scorer (and styler) of a scoring job."""
+
+    backend: str = field(default="hf", metadata={"help": f"Scoring engine: one of {BACKENDS}."})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Scorer model: local path or hub id."}
+    )
+    adapter_name_or_path: str | None = field(
+        default=None, metadata={"help": "LoRA adapter of the scorer (PEFT folder), optional."}
+    )
+    quantization_bit: int | None = field(
+        default=None, metadata={"help": "Load the scorer in 4 or 8 bit with bitsandbytes."}
+    )
+    template: str = field(default="qwen2_vl", metadata={"help": "LLaMA-Factory chat template."})
+    styler_model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Styler model when it is not the scorer itself."}
+    )
+    styler_adapter_name_or_path: str | None = field(
+        default=None, metadata={"help": "LoRA adapter of a separate styler."}
+    )
+    infer_dtype: str = field(
+        default="auto", metadata={"help": "auto, float32, float16 or bfloat16."}
+    )
+    batch_size: int = field(default=8, metadata={"help": "Samples per engine batch."})
+    min_digit_mass: float = field(
+        default=DEFAULT_MIN_DIGIT_MASS,
+        metadata={"help": "Below this probability on 0..5 a score is missing (not a digit)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.backend == "hf" and not self.model_name_or_path:
+            raise ValueError("the hf backend needs model_name_or_path")
+        if self.quantization_bit not in (None, 4, 8):
+            raise ValueError(f"quantization_bit must be 4, 8 or unset, got {self.quantization_bit}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.min_digit_mass <= 1.0:
+            raise ValueError(f"min_digit_mass must lie in [0, 1], got {self.min_digit_mass}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ScorerConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown scorer keys {unknown}; valid keys: {sorted(known)}")
+        return cls(**values)

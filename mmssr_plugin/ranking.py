@@ -1,0 +1,24 @@
+"""Which number ranks samples: the argmax digit (ties broken by expected score) or the expected
+score itself."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .digit_scores import DigitScores
+
+RANKINGS = ("argmax", "expected")
+
+
+def ranking_matrices(digits: DigitScores, ranking: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scores for eligibility and order, plus the tie-break matrix (or None).
+
+    Missing scores are NaN in both, so they are never eligible.
+    """
+    if ranking not in RANKINGS:
+        raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
+    expected = digits.expected.astype(np.float64)
+    if ranking == "expected":
+        return expected, None
+    argmax = np.where(digits.argmax >= 0, digits.argmax, np.nan).astype(np.float64)
+    return argmax, expected

@@ -359,9 +359,44 @@ def load_samples(
     info = load_dataset_info(dataset_dir)
     specs = [resolve_dataset(dataset_dir, name, info) for name in names]
     media = Path(dataset_dir if media_dir is None else media_dir)
+    return samples_from_specs(specs, media, source_column, check_images=check_images)
+
+
+# The registry entry of a bare LLaVA-style pool file (a JSON list with "conversations" and "image").
+LLAVA_POOL_ENTRY = {"formatting": "sharegpt", "columns": {"messages": "conversations", "images": "image"}}
+
+
+def load_pool_file(
+    path: str | Path,
+    media_dir: str | Path | None = None,
+    source_column: str | None = None,
+    *,
+    check_images: bool = True,
+) -> list[Sample]:
+    """Read a LLaVA-style pool file that is not registered anywhere (dataset name: the file stem).
+
+    Image paths resolve against ``media_dir`` (default: the file's folder).
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise DatasetError(f"pool file {path} not found")
+    info = {path.stem: {**LLAVA_POOL_ENTRY, "file_name": str(path)}}
+    spec = resolve_dataset(path.parent, path.stem, info)
+    media = Path(media_dir) if media_dir is not None else path.parent
+    return samples_from_specs([spec], media, source_column, check_images=check_images)
+
+
+def samples_from_specs(
+    specs: Sequence[DatasetSpec],
+    media_dir: Path,
+    source_column: str | None,
+    *,
+    check_images: bool = True,
+) -> list[Sample]:
+    """Every raw row of the resolved datasets as a validated sample, datasets in order."""
     cache: dict[str, str | None] = {}
     return [
-        sample_from_row(row, index, spec, media, source_column, check_images=check_images, image_cache=cache)
+        sample_from_row(row, index, spec, media_dir, source_column, check_images=check_images, image_cache=cache)
         for spec in specs
         for index, row in enumerate(read_raw_rows(spec))
     ]

@@ -27,7 +27,7 @@ fi
 stamp="$(cat requirements/*.txt pyproject.toml | sha256sum | cut -c1-16)"
 if [ "$(cat "$VENV/.mmssr-stamp" 2>/dev/null || true)" != "$stamp" ]; then
   echo "setup: installing the pinned stack into $VENV (first time: a few minutes, ~6 GB)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip==25.3 setuptools==65.5.0 wheel==0.48.0
+  "$VENV/bin/python" -m pip install -q --upgrade pip==25.3 setuptools==80.9.0 wheel==0.45.1
   "$VENV/bin/python" -m pip install -q -r requirements/lock.txt
   # DeepSpeed ships only an sdist whose build needs the installed torch: no build isolation,
   # and no compiled ops (they are built just in time on GPU machines).

@@ -1,0 +1,106 @@
+"""One call from a selection manifest (and what it was made from) to the written report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..samples import Sample, summarize_problems
+from ..selection import StyleBins
+from ..store import ScoreTable
+from .data import DEFAULT_TOP_K, ReportData, build_report_data
+from .writer import write_report
+
+
+def report_data_from_manifest(
+    manifest: Mapping[str, Any],
+    samples: Sequence[Sample],
+    table: ScoreTable | None = None,
+    *,
+    bins: StyleBins | None = None,
+    top_k: int = DEFAULT_TOP_K,
+) -> ReportData:
+    """Build the report data of a selection manifest.
+
+    Args:
+        manifest: the selection manifest (``make_selection``'s dict or its cached JSON).
+        samples: every sample read for the selection, invalid ones too, in load order; the
+            valid ones form the pool.
+        table: the pool's scores in pool order (None for the random method).
+        bins: the pool's style bins, if already built (else built from the table).
+        top_k: examples per capability at each end of the score range.
+
+    Raises:
+        ValueError: the samples do not match the manifest (the data changed since).
+    """
+    pool = [s for s in samples if s.ok]
+    if len(pool) != manifest["pool_size"]:
+        raise ValueError(
+            f"the pool has {len(pool)} valid samples but the selection had "
+            f"{manifest['pool_size']}: the datasets changed since the selection was made"
+        )
+    position = {s.uid: i for i, s in enumerate(pool)}
+    uids = manifest["selected_uids"]
+    lost = [uid for uid in uids if uid not in position]
+    if lost:
+        raise ValueError(
+            f"{len(lost)} selected samples are not in the pool (first: {lost[0]}): the datasets "
+            "changed since the selection was made"
+        )
+    per_capability = dict(manifest.get("per_capability") or {})
+    capabilities = None
+    if table is not None and per_capability:
+        capabilities = [cap for cap in per_capability if cap in table.capabilities]
+    return build_report_data(
+        pool,
+        [position[uid] for uid in uids],
+        budget=int(manifest["budget"]),
+        config=manifest.get("config") or {},
+        table=table,
+        capabilities=capabilities,
+        bins=bins,
+        per_capability=per_capability,
+        exhausted=manifest.get("exhausted") or [],
+        shortfall_reason=manifest.get("shortfall_reason"),
+        excluded_by_reason=summarize_problems(samples),
+        loaded=len(samples),
+        scorer_fingerprint=_store_fingerprint(manifest.get("score_store")),
+        key=manifest.get("key"),
+        top_k=top_k,
+    )
+
+
+def build_and_write_report(
+    out_dir: str | Path,
+    manifest: Mapping[str, Any],
+    samples: Sequence[Sample],
+    table: ScoreTable | None = None,
+    *,
+    bins: StyleBins | None = None,
+    top_k: int = DEFAULT_TOP_K,
+) -> tuple[Path, Path]:
+    """Build the report of a selection and write ``report.html`` + ``report.json``.
+
+    Args:
+        out_dir: folder for the two files (created if needed).
+        manifest: the selection manifest.
+        samples: every sample read for the selection, invalid ones too, in load order.
+        table: the pool's scores in pool order (None for the random method).
+        bins: the pool's style bins, if already built.
+        top_k: examples per capability at each end of the score range.
+
+    Returns:
+        ``(html_path, json_path)``.
+    """
+    data = report_data_from_manifest(manifest, samples, table, bins=bins, top_k=top_k)
+    return write_report(out_dir, data)
+
+
+def _store_fingerprint(store_path: str | None) -> dict[str, Any] | None:
+    """The content of the store's ``fingerprint.json`` (None without a store)."""
+    if not store_path:
+        return None
+    marker = Path(store_path) / "fingerprint.json"
+    return json.loads(marker.read_text()) if marker.is_file() else None

@@ -1,0 +1,331 @@
+"""The figures of a selection report, as plain JSON-ready data.
+
+Counts cover the whole pool: numpy for scores and bins, a few linear passes for sources and
+failure reasons. Every list shown to people is capped (bins, sources, examples, turn text), so the
+report of a multi-million-sample pool stays small and takes seconds to build.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..samples import Sample
+from ..scoring import failure_kind
+from ..selection import StyleBins
+from ..store import ScoreTable
+from ..taxonomy import STYLES
+
+REPORT_FORMAT = "mmssr-report/1"
+SCORE_LABELS = ("0", "1", "2", "3", "4", "5", "missing")
+DEFAULT_TOP_K = 5
+MAX_TABLE_ROWS = 300  # bins / sources listed in full up to this many
+MAX_MATRIX_SOURCES = 30  # sources (columns) of the style x source matrix
+MAX_TURNS = 6  # conversation turns kept per example
+MAX_TURN_CHARS = 600  # characters kept per turn
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows; only str, int, float, bool, None, lists and dicts inside.
+
+    Attributes:
+        title: page title.
+        key: the selection key (cache name of the manifest), if any.
+        method: ``"mmssr"`` or ``"random"``.
+        config: the exact selection configuration.
+        scorer_fingerprint: content of the score store's ``fingerprint.json`` (None: random).
+        sizes: loaded / pool / excluded / budget / subset / shortfall counts, the shortfall
+            reason and the exhausted capabilities.
+        excluded_by_reason: validation problem kind -> samples with it.
+        scoring: scored / failed counts, failures by reason, non-digit answers per capability,
+            style answers with unmatched text (None: random).
+        capabilities: per capability its picks, score histogram of pool and subset (argmax
+            0..5 + missing) and mean expected score.
+        style_bins: style x source bins with pool and subset counts, largest pool first, and a
+            style x source matrix of the largest sources.
+        sources: image sources with pool and subset counts, largest pool first.
+        examples: capability -> ``{"top": [...], "bottom": [...]}`` scored pool examples.
+    """
+
+    title: str
+    key: str | None
+    method: str
+    config: dict[str, Any]
+    scorer_fingerprint: dict[str, Any] | None
+    sizes: dict[str, Any]
+    excluded_by_reason: dict[str, int]
+    scoring: dict[str, Any] | None
+    capabilities: list[dict[str, Any]] = field(default_factory=list)
+    style_bins: dict[str, Any] | None = None
+    sources: dict[str, Any] = field(default_factory=dict)
+    examples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    format: str = REPORT_FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy as plain dicts and lists."""
+        return asdict(self)
+
+
+def build_report_data(
+    pool: Sequence[Sample],
+    selected: Sequence[int] | np.ndarray,
+    *,
+    budget: int,
+    config: Mapping[str, Any],
+    table: ScoreTable | None = None,
+    capabilities: Sequence[str] | None = None,
+    bins: StyleBins | None = None,
+    per_capability: Mapping[str, int] | None = None,
+    exhausted: Sequence[str] = (),
+    shortfall_reason: str | None = None,
+    excluded_by_reason: Mapping[str, int] | None = None,
+    loaded: int | None = None,
+    scorer_fingerprint: Mapping[str, Any] | None = None,
+    key: str | None = None,
+    top_k: int = DEFAULT_TOP_K,
+) -> ReportData:
+    """Count the figures of one selection.
+
+    Args:
+        pool: the valid samples the selection drew from, in pool order.
+        selected: pool indices of the subset.
+        budget: K, the requested subset size.
+        config: the exact selection configuration (shown verbatim).
+        table: the scores of ``pool`` (same order); None for the random method.
+        capabilities: capability ids in selection order (default: the table's).
+        bins: style bins of ``pool`` (default: built from the table's styles and sources).
+        per_capability: capability -> samples it contributed.
+        exhausted: capabilities that ran out of eligible samples.
+        shortfall_reason: why fewer than K samples were picked, if so.
+        excluded_by_reason: validation problem kind -> samples (before the pool was formed).
+        loaded: samples read before validation (None: unknown).
+        scorer_fingerprint: the score store's fingerprint content.
+        key: the selection key.
+        top_k: examples shown per capability at each end of the score range.
+
+    Raises:
+        ValueError: the table or bins do not cover the pool, or an index is out of range.
+    """
+    n = len(pool)
+    chosen = np.unique(np.asarray(selected, dtype=np.int64))
+    if len(chosen) and (chosen[0] < 0 or chosen[-1] >= n):
+        raise ValueError(f"selected indices must lie in [0, {n})")
+    mask = np.zeros(n, dtype=bool)
+    mask[chosen] = True
+    excluded = dict(excluded_by_reason or {})
+    method = str(config.get("method", "mmssr" if table is not None else "random"))
+    data = ReportData(
+        title=f"mmSSR selection report ({method}{', ' + key if key else ''})",
+        key=key,
+        method=method,
+        config=_plain(dict(config)),
+        scorer_fingerprint=_plain(dict(scorer_fingerprint)) if scorer_fingerprint else None,
+        sizes={
+            "loaded": loaded,
+            "pool": n,
+            "excluded": None if loaded is None else loaded - n,
+            "budget": int(budget),
+            "subset": len(chosen),
+            "shortfall": int(budget) - len(chosen),
+            "shortfall_reason": shortfall_reason,
+            "exhausted": list(exhausted),
+        },
+        excluded_by_reason={str(k): int(v) for k, v in excluded.items()},
+        scoring=None,
+        sources=_count_table(_source_counts(pool, mask), ("source",)),
+    )
+    if table is None:
+        return data
+    if list(table.uids) != [s.uid for s in pool]:
+        raise ValueError("the score table does not cover the pool in pool order")
+    caps = list(capabilities) if capabilities is not None else list(table.capabilities)
+    columns = [table.capabilities.index(cap) for cap in caps]
+    if bins is None:
+        bins = StyleBins.from_styles(table.styles, [s.source for s in pool])
+    if len(bins) != n:
+        raise ValueError(f"style bins cover {len(bins)} samples but the pool has {n}")
+    picks = dict(per_capability or {})
+    data.scoring = _scoring_facts(table, caps, columns)
+    data.capabilities = [
+        _capability_facts(table, cap, col, mask, picks.get(cap, 0)) for cap, col in zip(caps, columns)
+    ]
+    data.style_bins = _bin_facts(bins, mask)
+    data.examples = {
+        cap: _examples(table, col, pool, mask, top_k) for cap, col in zip(caps, columns)
+    }
+    return data
+
+
+def _scoring_facts(table: ScoreTable, caps: list[str], columns: list[int]) -> dict[str, Any]:
+    scored = table.scored
+    failures = Counter(failure_kind(err) for err in table.errors if err is not None)
+    missing = table.digits.missing
+    return {
+        "scored": int(scored.sum()),
+        "failed": int((~scored).sum()),
+        "failures_by_reason": dict(sorted(failures.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "non_digit": {cap: int((missing[:, col] & scored).sum()) for cap, col in zip(caps, columns)},
+        "style_unmatched": int((np.asarray(table.style_unmatched) > 0).sum()),
+    }
+
+
+def _capability_facts(
+    table: ScoreTable, cap: str, col: int, mask: np.ndarray, picked: int
+) -> dict[str, Any]:
+    argmax = table.digits.argmax[:, col].astype(np.int64)
+    slots = np.where(argmax >= 0, argmax, 6)  # 6 = missing
+    expected = table.digits.expected[:, col]
+    return {
+        "id": cap,
+        "picked": int(picked),
+        "labels": list(SCORE_LABELS),
+        "pool": np.bincount(slots, minlength=7).tolist(),
+        "subset": np.bincount(slots[mask], minlength=7).tolist(),
+        "mean_expected_pool": _mean(expected),
+        "mean_expected_subset": _mean(expected[mask]),
+    }
+
+
+def _bin_facts(bins: StyleBins, mask: np.ndarray) -> dict[str, Any]:
+    n_bins = len(bins.labels)
+    pool = np.bincount(bins.ids, minlength=n_bins)
+    member = np.repeat(mask, np.diff(bins.offsets))
+    subset = np.bincount(bins.ids[member], minlength=n_bins)
+    counts = {label: (int(pool[b]), int(subset[b])) for b, label in enumerate(bins.labels)}
+    facts = _count_table(counts, ("style", "source"))
+    facts["covered"] = int((subset > 0).sum())
+    facts["matrix"] = _style_source_matrix(counts)
+    return facts
+
+
+def _style_source_matrix(counts: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
+    """Pool and subset counts as ``[style][source]`` grids over the largest sources.
+
+    Styles follow the method's order (then any others by name); sources go by pool memberships,
+    largest first, ties by name.
+    """
+    cells: dict[tuple[str, str], tuple[int, int]] = {}
+    by_source: Counter[str] = Counter()
+    for label, (pool, subset) in counts.items():
+        style, _, source = label.partition("+")
+        cells[(style, source)] = (pool, subset)
+        by_source[source] += pool
+    present = {style for style, _ in cells}
+    styles = [s for s in (*STYLES, "unknown") if s in present] + sorted(
+        present - {*STYLES, "unknown"})
+    sources = sorted(by_source, key=lambda name: (-by_source[name], name))
+    shown = sources[:MAX_MATRIX_SOURCES]
+    return {
+        "styles": styles,
+        "sources": shown,
+        "sources_left_out": len(sources) - len(shown),
+        "pool": [[cells.get((st, so), (0, 0))[0] for so in shown] for st in styles],
+        "subset": [[cells.get((st, so), (0, 0))[1] for so in shown] for st in styles],
+    }
+
+
+def _source_counts(pool: Sequence[Sample], mask: np.ndarray) -> dict[str, tuple[int, int]]:
+    sources = [s.source for s in pool]
+    pool_counts = Counter(sources)
+    subset_counts = Counter(sources[i] for i in np.flatnonzero(mask))
+    return {name: (count, subset_counts.get(name, 0)) for name, count in pool_counts.items()}
+
+
+def _count_table(counts: Mapping[str, tuple[int, int]], parts: tuple[str, ...]) -> dict[str, Any]:
+    """Rows ``{label, <parts>, pool, subset}``, largest pool first, ties by label; capped.
+
+    A label splits into ``parts`` at the first ``"+"`` (bin labels are ``"{style}+{source}"``).
+    """
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    rows = []
+    for label, (pool, subset) in ordered[:MAX_TABLE_ROWS]:
+        pieces = label.split("+", 1) if len(parts) > 1 else [label]
+        row: dict[str, Any] = dict(zip(parts, pieces + [""] * (len(parts) - len(pieces))))
+        row.update(label=label, pool=pool, subset=subset)
+        rows.append(row)
+    return {
+        "total": len(ordered),
+        "rows": rows,
+        "rows_left_out": max(len(ordered) - MAX_TABLE_ROWS, 0),
+    }
+
+
+def _examples(
+    table: ScoreTable, col: int, pool: Sequence[Sample], mask: np.ndarray, k: int
+) -> dict[str, list[dict[str, Any]]]:
+    """The k highest and k lowest scored pool samples (argmax, then expected, then pool order)."""
+    argmax = table.digits.argmax[:, col]
+    expected = table.digits.expected[:, col].astype(np.float64)
+    usable = np.flatnonzero((argmax >= 0) & np.isfinite(expected))
+    rank = argmax[usable].astype(np.float64) * 8.0 + expected[usable]  # argmax first, expected second
+    top = usable[_extreme(-rank, k)]
+    bottom = usable[_extreme(rank, k)]
+    return {
+        "top": [_example(pool[i], int(argmax[i]), expected[i], bool(mask[i])) for i in top],
+        "bottom": [_example(pool[i], int(argmax[i]), expected[i], bool(mask[i])) for i in bottom],
+    }
+
+
+def _extreme(keys: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k smallest keys, ascending, ties in position order; O(n) for large n."""
+    if k <= 0 or len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if len(keys) > k:
+        cut = np.partition(keys, k - 1)[k - 1]
+        candidates = np.flatnonzero(keys <= cut)
+    else:
+        candidates = np.arange(len(keys))
+    return candidates[np.argsort(keys[candidates], kind="stable")][:k]
+
+
+def _example(sample: Sample, argmax: int, expected: float, selected: bool) -> dict[str, Any]:
+    turns = [_clip(text) for text in sample.turns[:MAX_TURNS]]
+    return {
+        "uid": sample.uid,
+        "dataset": sample.dataset,
+        "row": sample.row,
+        "source": sample.source,
+        "score": argmax,
+        "expected": _round(expected),
+        "selected": selected,
+        "turns": turns,
+        "turns_left_out": max(len(sample.turns) - MAX_TURNS, 0),
+        "image": sample.images[0] if sample.images else None,
+        "n_images": len(sample.images),
+    }
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_TURN_CHARS:
+        return text
+    return f"{text[:MAX_TURN_CHARS]}... [{len(text) - MAX_TURN_CHARS} more characters]"
+
+
+def _mean(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return _round(float(finite.mean())) if len(finite) else None
+
+
+def _round(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf become None, tuples lists, numpy scalars Python ones, keys str."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return _round(value) if not math.isfinite(value) else value
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)

@@ -1,0 +1,43 @@
+"""Writing ``report.html`` and its JSON twin ``report.json`` atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .data import ReportData
+
+HTML_NAME = "report.html"
+JSON_NAME = "report.json"
+
+
+def report_json(data: ReportData) -> str:
+    """The canonical JSON text of ``data``: sorted keys, no NaN, trailing newline."""
+    return json.dumps(data.to_dict(), indent=1, sort_keys=True, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+
+
+def write_report(out_dir: str | Path, data: ReportData) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.json`` into ``out_dir`` (created if needed).
+
+    Both files depend on ``data`` only (no timestamps), so two runs on the same selection give
+    byte-identical files.
+
+    Returns:
+        ``(html_path, json_path)``.
+    """
+    from .html import render_html
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = _write_text(out / JSON_NAME, report_json(data))
+    html_path = _write_text(out / HTML_NAME, render_html(data))
+    return html_path, json_path
+
+
+def _write_text(path: Path, text: str) -> Path:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

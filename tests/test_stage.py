@@ -97,6 +97,8 @@ def test_random_selection_registers_subset_and_is_cached(data_dir):
     assert len(rows) == 10 and all(row in pool for row in rows)
     assert [r["idx"] for r in rows] == sorted(r["idx"] for r in rows)
     assert any("subset: 10 of budget 10" in line for line in lines)
+    report = [line.split("report: ", 1)[1] for line in lines if "] report: " in line]
+    assert report and Path(report[0]).is_file() and Path(report[0]).with_suffix(".json").is_file()
 
     again: list[str] = []
     assert apply_data_selection(_args(data_dir, seed=7), log=again.append)["dataset"] == name

@@ -71,8 +71,7 @@ def make_selection(
     output_dir = Path(config.output_dir) if config.output_dir else dataset_dir / "mmssr_subsets"
     parts = write_subsets(dataset_dir, output_dir, specs, rows_by_dataset, names, provenance)
     skipped = [s.name for s in specs if not rows_by_dataset.get(s.name)]
-    lines = _summary_lines(config, samples, valid, chosen, outcome, parts, dataset_dir, skipped)
-    return {
+    manifest = {
         "key": key,
         "config": config.to_dict(),
         "pool_size": len(valid),
@@ -82,6 +81,8 @@ def make_selection(
         "shortfall": outcome["budget"] - int(len(chosen)),
         "shortfall_reason": outcome.get("shortfall_reason"),
         "per_capability": outcome.get("per_capability", {}),
+        "exhausted": outcome.get("exhausted", []),
+        "datasets": [s.name for s in specs],
         "scorer_fingerprint": outcome.get("fingerprint"),
         "score_store": outcome.get("store"),
         "selected_uids": [valid[i].uid for i in chosen],
@@ -89,8 +90,33 @@ def make_selection(
             {"source": p.source, "name": p.name, "path": str(p.path.resolve()), "rows": p.rows}
             for p in parts
         ],
-        "summary_lines": lines,
     }
+    report = None
+    if config.report:
+        report = _write_report(output_dir / f"report_{config.method}_{config.budget_tag()}_{key[:8]}",
+                               manifest, samples, outcome, log)
+    manifest["report"] = str(report) if report else None
+    manifest["summary_lines"] = _summary_lines(
+        config, samples, valid, chosen, outcome, parts, dataset_dir, skipped, report
+    )
+    return manifest
+
+
+def _write_report(
+    out_dir: Path, manifest: dict[str, Any], samples: list[Sample], outcome: dict[str, Any],
+    log: Callable[[str], None],
+) -> Path | None:
+    """Write the HTML + JSON report; a failure is logged, never fatal to training."""
+    from ..report import build_and_write_report
+
+    try:
+        html_path, _ = build_and_write_report(
+            out_dir, manifest, samples, outcome.get("table"), bins=outcome.get("bins")
+        )
+    except Exception as exc:  # noqa: BLE001 - the subset is made; the report is an extra
+        log(f"[mmssr] warning: the selection report could not be written: {exc}")
+        return None
+    return html_path
 
 
 def _select_mmssr(
@@ -116,8 +142,10 @@ def _select_mmssr(
         "budget": result.budget,
         "per_capability": result.per_capability,
         "shortfall_reason": result.shortfall_reason,
+        "exhausted": result.exhausted,
         "fingerprint": summary.fingerprint_key,
         "store": str(summary.store_path),
+        "table": table,
         "scores": scores,
         "capabilities": [c.id for c in capabilities],
         "bins": bins,
@@ -146,6 +174,7 @@ def _summary_lines(
     parts: list,
     dataset_dir: Path,
     skipped: list[str],
+    report: Path | None,
 ) -> list[str]:
     lines = [
         f"[mmssr] ===== data selection ({config.method}, budget {config.budget}) =====",
@@ -175,6 +204,8 @@ def _summary_lines(
     for name in skipped:
         lines.append(f"[mmssr] dataset {name}: no sample selected, not registered")
     lines.append(f"[mmssr] registered in {dataset_dir / 'dataset_info.json'}")
+    if report:
+        lines.append(f"[mmssr] report: {report}")
     return lines
 
 

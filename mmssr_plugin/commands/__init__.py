@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-COMMANDS: tuple[str, ...] = ("select", "report")
+COMMANDS: tuple[str, ...] = ("select", "report", "curate", "build-scorer-data")
 
 
 class CommandError(Exception):
@@ -19,4 +19,4 @@ class CommandError(Exception):
 
 def load_command(name: str) -> ModuleType:
     """The module implementing subcommand ``name``."""
-    return importlib.import_module(f"{__name__}.{name}")
+    return importlib.import_module(f"{__name__}.{name.replace('-', '_')}")

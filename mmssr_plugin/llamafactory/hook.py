@@ -38,7 +38,7 @@ def _wrap_launch(original: Callable[[], Any]) -> Callable[[], Any]:
     @functools.wraps(original)
     def launch() -> Any:
         if len(sys.argv) > 2 and sys.argv[1] == "train" and _is_config_path(sys.argv[2]):
-            args = _load_yaml_args(sys.argv[2], sys.argv[3:])
+            args = load_config_args(sys.argv[2], sys.argv[3:])
             if isinstance(args, dict) and "data_selection" in args:
                 _run_or_exit(args)
         return original()
@@ -72,7 +72,7 @@ def _is_config_path(arg: str) -> bool:
     return arg.endswith((".yaml", ".yml", ".json"))
 
 
-def _load_yaml_args(path: str, overrides: list[str]) -> Any:
+def load_config_args(path: str, overrides: list[str]) -> Any:
     """Read the training config exactly as LLaMA-Factory's read_args does."""
     import json
 

@@ -1,0 +1,58 @@
+"""``mmssr-cli train x.yaml``: the selection stage, then LLaMA-Factory training on the subset.
+
+The explicit twin of ``llamafactory-cli train x.yaml`` with the start-up hook: it runs the stage in
+this process, writes the resolved config (``data_selection`` removed, ``dataset`` pointing at the
+subsets) next to the selection cache and hands it to ``llamafactory-cli train``, so torchrun
+children read a plain config and need no hook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import CommandError
+
+HELP = "run the data_selection stage of a training YAML, then llamafactory-cli train on the subset"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``train``."""
+    parser.add_argument("config", type=Path, help="LLaMA-Factory training YAML with data_selection")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, as llamafactory-cli takes")
+    parser.add_argument("--select-only", action="store_true",
+                        help="make and register the subset, print the resolved config, do not train")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Select, then train (unless --select-only)."""
+    import yaml
+
+    from ..llamafactory.config import DataSelectionError
+    from ..llamafactory.hook import load_config_args
+    from ..llamafactory.stage import apply_data_selection
+    from ..store import canonical_hash
+
+    if not args.config.is_file():
+        raise CommandError(f"training config {args.config} not found")
+    train_args = load_config_args(str(args.config), list(args.overrides))
+    if not isinstance(train_args, dict):
+        raise CommandError(f"{args.config} does not hold a mapping of training arguments")
+    if "data_selection" in train_args:
+        try:
+            train_args = apply_data_selection(train_args)
+        except DataSelectionError as exc:
+            raise CommandError(str(exc)) from None
+    resolved = Path(".mmssr_cache") / "train_configs" / f"{canonical_hash(train_args, 12)}.yaml"
+    resolved.parent.mkdir(parents=True, exist_ok=True)
+    resolved.write_text(yaml.safe_dump(train_args, sort_keys=False))
+    print(f"[mmssr] resolved training config: {resolved}", file=sys.stderr)
+    if args.select_only:
+        print(resolved.read_text())
+        return 0
+    env = {**os.environ, "MMSSR_DISABLE_HOOK": "1"}
+    command = [sys.executable, "-m", "llamafactory.cli", "train", str(resolved)]
+    return subprocess.run(command, env=env, check=False).returncode

@@ -70,3 +70,41 @@ def test_hook_can_be_switched_off(tmp_path, tiny_model, demo_data):
                        env={"MMSSR_DISABLE_HOOK": "1"})
     assert proc.returncode != 0
     assert "Some keys are not used by the HfArgumentParser: ['data_selection']" in log
+
+
+def test_mmssr_method_scores_once_then_reuses(tmp_path, tiny_model, demo_data):
+    proc, log = _train(tmp_path, tiny_model, demo_data)
+    assert proc.returncode == 0, log[-3000:]
+    assert "scoring 40 of 40 samples" in log
+    registry = json.loads((demo_data / "dataset_info.json").read_text())
+    (name,) = [n for n in registry if n.startswith("mmssr_demo_mmssr_b0.3_")]
+    provenance = registry[name]["mmssr"]
+    assert provenance["selected"] == 12 and provenance["pool_size"] == 40
+    assert provenance["scorer_fingerprint"] and provenance["source"] == "mmssr_demo"
+    rows = json.loads((demo_data / registry[name]["file_name"]).read_text())
+    assert len(rows) == 12
+    assert _num_examples(log) == 12
+    assert "[mmssr] report: " in log
+
+    again, log2 = _train(tmp_path, tiny_model, demo_data)
+    assert again.returncode == 0, log2[-3000:]
+    assert "reusing selection" in log2 and "scoring " not in log2
+    assert _num_examples(log2) == 12
+
+    other, log3 = _train(tmp_path, tiny_model, demo_data, "data_selection.budget=0.5")
+    assert other.returncode == 0, log3[-3000:]
+    assert "40 (0 computed now, 40 reused)" in log3
+    assert _num_examples(log3) == 20
+
+
+def test_mmssr_cli_train_runs_the_stage_explicitly(tmp_path, tiny_model, demo_data):
+    cmd = [str(Path(sys.executable).parent / "mmssr-cli"), "train", str(RECIPE),
+           f"model_name_or_path={tiny_model}", f"dataset_dir={demo_data}",
+           f"output_dir={tmp_path / 'out'}", "max_steps=1", "data_selection.method=random",
+           f"data_selection.model_name_or_path={tiny_model}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                          env={**os.environ, "MMSSR_DISABLE_HOOK": "1"})
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert "[mmssr] resolved training config" in log
+    assert _num_examples(log) == 12

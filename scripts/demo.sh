@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# Set up the environment if needed, then run the main job on the bundled demo pool.
+# The main job on the bundled demo, on CPU and offline: build the tiny scorer, then
+#   llamafactory-cli train recipes/quickstart/tiny_qwen2vl_lora_mmssr.yaml
+# whose data_selection block scores the demo pool, selects 30%, registers the subset and
+# LoRA-trains a few steps on it. A second run reuses the scores and the subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 VENV="${MMSSR_VENV:-.venv}"
-exec "$VENV/bin/mmssr-cli" select \
-  --pool data_info/mmssr_demo/pool.json \
-  --scores data_info/mmssr_demo/scores \
-  --budget 0.3 \
-  --capabilities all \
-  --output outputs/demo/selected.json "$@"
+OUT=outputs/quickstart
+mkdir -p "$OUT"
+
+"$VENV/bin/python" -c "from mmssr_plugin.testing.tiny_vlm import build_tiny_qwen2vl; build_tiny_qwen2vl('outputs/tiny-qwen2vl')"
+# Work on a copy of data_info/ so the repository's registry stays untouched.
+if [ ! -f "$OUT/data/dataset_info.json" ]; then
+  mkdir -p "$OUT/data" && cp -r data_info/. "$OUT/data/"
+fi
+
+export TOKENIZERS_PARALLELISM=false
+"$VENV/bin/llamafactory-cli" train recipes/quickstart/tiny_qwen2vl_lora_mmssr.yaml \
+  dataset_dir="$OUT/data" "$@" 2>&1 | tee "$OUT/train.log"
+
+echo
+echo "================ mmssr-plugin quickstart summary ================"
+grep -F "[mmssr]" "$OUT/train.log" || true
+grep -E "Num examples|train_loss" "$OUT/train.log" | sed 's/^.*>> *//' || true
+echo "full log: $OUT/train.log"

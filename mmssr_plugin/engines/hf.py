@@ -1,0 +1,313 @@
+"""The Hugging Face engine: a scorer (and styler) loaded and prompted through LLaMA-Factory.
+
+Models load with LLaMA-Factory's own API (``get_infer_args``, ``load_tokenizer``,
+``get_template_and_fix_tokenizer``, ``load_model``), so LoRA adapters, bitsandbytes 4/8-bit and
+dtypes behave as in ``llamafactory-cli``, and prompts are encoded by the same chat template and
+multimodal plugin a scorer was trained with: identical tokens in training and scoring.
+
+All queries of a sample share the system message, image and conversation; their token prefix
+runs once and each query branches from its cache (:mod:`.kv_branching`). This module imports
+torch and LLaMA-Factory only when an engine is built, so ``describe`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..prompts import all_queries, scorer_user_text
+from ..samples import Sample
+from ..taxonomy import DIGITS, PROMPT_VERSION, STYLE_QUERY, SYSTEM_MESSAGE, Capability
+from .base import ScoringEngine, path_fingerprint
+from .style_parsing import StyleAnswer, parse_styles
+
+HF_ENGINE_VERSION = "1"
+DEFAULT_MAX_STYLE_TOKENS = 48
+
+
+@dataclass
+class _Encoded:
+    """One sample's prompts: the shared token prefix, one suffix per query, its images."""
+
+    prefix: list[int]
+    suffixes: list[list[int]]
+    images: list[str]
+
+
+class _LoadedVLM:
+    """One model loaded through LLaMA-Factory, with its tokenizer, template and processor."""
+
+    def __init__(
+        self, model_name_or_path: str, adapter_name_or_path: str | None,
+        quantization_bit: int | None, template: str, infer_dtype: str,
+        extra_args: Mapping[str, Any], max_rows: int,
+    ) -> None:
+        from llamafactory.data import get_template_and_fix_tokenizer
+        from llamafactory.extras.constants import IMAGE_PLACEHOLDER
+        from llamafactory.hparams import get_infer_args
+        from llamafactory.model import load_model, load_tokenizer
+
+        from .kv_branching import PrefixBrancher
+
+        args: dict[str, Any] = {
+            "model_name_or_path": model_name_or_path,
+            "template": template,
+            "infer_dtype": infer_dtype,
+            "flash_attn": "sdpa",  # padded branches need explicit masks, not varlen kernels
+            **dict(extra_args),
+        }
+        if adapter_name_or_path:
+            args["adapter_name_or_path"] = adapter_name_or_path
+        if quantization_bit:
+            args.update(quantization_bit=quantization_bit, quantization_method="bnb")
+        model_args, data_args, finetuning_args, _ = get_infer_args(args)
+        loaded = load_tokenizer(model_args)
+        self.tokenizer, self.processor = loaded["tokenizer"], loaded["processor"]
+        self.template = get_template_and_fix_tokenizer(self.tokenizer, data_args)
+        self.model = load_model(self.tokenizer, model_args, finetuning_args, is_trainable=False)
+        self.placeholder = IMAGE_PLACEHOLDER
+        self.digit_ids = [_single_token(self.tokenizer, digit) for digit in DIGITS]
+        self.stop_ids = list(self.template.get_stop_token_ids(self.tokenizer))
+        pad = self.tokenizer.pad_token_id
+        self.brancher = PrefixBrancher(
+            self.model, pad if pad is not None else self.stop_ids[0], max_rows=max_rows
+        )
+        config = self.brancher.config
+        self.mm_token_ids = {
+            t for t in (getattr(config, "image_token_id", None),
+                        getattr(config, "video_token_id", None)) if t is not None
+        }
+        self.prompt_tokens = 0  # tokens of all full prompts seen
+        self.computed_tokens = 0  # tokens actually run (prefixes once, then suffixes)
+
+    def encode(self, sample: Sample, queries: Sequence[str]) -> _Encoded:
+        """Encode every query prompt of a sample; split off their longest common token prefix."""
+        images = list(sample.images)
+        head = scorer_user_text(sample.turns, "")  # conversation + "\n"; head + q is the user text
+        if images and self.placeholder not in head:
+            head = self.placeholder * len(images) + head
+        plugin = self.template.mm_plugin
+        head = plugin.process_messages(
+            [{"role": "user", "content": head}], images, [], [], self.processor
+        )[0]["content"]
+        prompts = []
+        for query in queries:
+            if self.placeholder in query:
+                raise ValueError(f"a query must not contain {self.placeholder!r}: {query!r}")
+            messages = [{"role": "user", "content": head + query},
+                        {"role": "assistant", "content": ""}]
+            ids, _ = self.template.encode_oneturn(self.tokenizer, messages, SYSTEM_MESSAGE)
+            ids, _ = plugin.process_token_ids(ids, None, images, [], [], self.tokenizer,
+                                              self.processor)
+            prompts.append(list(ids))
+        cut = _common_prefix_length(prompts)
+        if any(token in self.mm_token_ids for p in prompts for token in p[cut:]):
+            raise ValueError("image tokens after the shared prefix: the query must follow them")
+        return _Encoded(prefix=prompts[0][:cut], suffixes=[p[cut:] for p in prompts],
+                        images=images)
+
+    def run(
+        self, samples: Sequence[Sample], queries: Sequence[str], generate_last: bool,
+        batch_size: int, max_new_tokens: int,
+    ) -> tuple[np.ndarray, list[str]]:
+        """Digit probabilities for each query (all but the last if ``generate_last``) and the
+        greedy answer to the last query (if ``generate_last``), for every sample.
+
+        Returns:
+            float32 ``[N, n_scored, 6]`` probabilities and ``N`` generated texts (or ``[]``).
+        """
+        encoded = [self.encode(sample, queries) for sample in samples]
+        n_scored = len(queries) - int(generate_last)
+        probs = np.zeros((len(samples), n_scored, len(DIGITS)), dtype=np.float32)
+        texts = [""] * len(samples) if generate_last else []
+        order = sorted(range(len(samples)), key=lambda i: len(encoded[i].prefix))
+        for start in range(0, len(order), batch_size):
+            batch = [encoded[i] for i in order[start : start + batch_size]]
+            state = self._encode_prefixes(batch)
+            if n_scored:
+                probs[order[start : start + batch_size]] = self._score_branches(
+                    state, [item.suffixes[:n_scored] for item in batch])
+            if generate_last:
+                generated = self.brancher.branch_generate(
+                    state, list(range(len(batch))), [item.suffixes[-1] for item in batch],
+                    max_new_tokens, self.stop_ids,
+                )
+                self.computed_tokens += sum(len(item.suffixes[-1]) for item in batch)
+                for i, ids in zip(order[start : start + batch_size], generated):
+                    texts[i] = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return probs, texts
+
+    def _score_branches(self, state, suffixes: list[list[list[int]]]) -> np.ndarray:
+        """Digit probabilities ``[B, Q, 6]`` after each sample's query suffixes.
+
+        The suffixes of one sample may share a beginning of their own (the capability queries do,
+        up to their keyword, when the style query split the prefix earlier): it runs once, as an
+        extension of the prefix, before branching.
+        """
+        shared = [_common_prefix_length(group) if len(group) > 1 else 0 for group in suffixes]
+        if any(shared):
+            state = self.brancher.extend(state, [g[0][:k] for g, k in zip(suffixes, shared)])
+        rows = [b for b, group in enumerate(suffixes) for _ in group]
+        tails = [s[k:] for group, k in zip(suffixes, shared) for s in group]
+        self.computed_tokens += sum(shared) + sum(len(t) for t in tails)
+        probs = self.brancher.branch_probs(state, rows, tails, self.digit_ids)
+        return probs.numpy().reshape(len(suffixes), -1, len(self.digit_ids))
+
+    def _encode_prefixes(self, batch: Sequence[_Encoded]):
+        images = [image for item in batch for image in item.images]
+        mm_inputs = self.template.mm_plugin.get_mm_inputs(
+            images, [], [], [len(item.images) for item in batch], [0] * len(batch),
+            [0] * len(batch), [item.prefix for item in batch], self.processor,
+        )
+        self.prompt_tokens += sum(
+            len(item.prefix) * len(item.suffixes) + sum(map(len, item.suffixes)) for item in batch
+        )
+        self.computed_tokens += sum(len(item.prefix) for item in batch)
+        return self.brancher.encode_prefixes([item.prefix for item in batch], mm_inputs)
+
+
+class HfEngine(ScoringEngine):
+    """Scorer and styler through Hugging Face transformers, loaded by LLaMA-Factory.
+
+    Args:
+        model_name_or_path: scorer model (local folder or hub id).
+        adapter_name_or_path: LoRA adapter of the scorer (PEFT folder).
+        quantization_bit: 4 or 8 to load with bitsandbytes.
+        template: LLaMA-Factory chat template the scorer was trained with.
+        infer_dtype: ``auto``, ``float32``, ``float16`` or ``bfloat16``.
+        batch_size: samples whose prefixes run in one forward pass.
+        styler_model_name_or_path: separate styler model; default: the scorer's model.
+        styler_adapter_name_or_path: adapter of a separate styler.
+        max_style_tokens: longest style answer generated.
+        max_rows: most query branches in one forward pass (bounds cache copies).
+        extra_args: further LLaMA-Factory model arguments (e.g. ``image_max_pixels``).
+    """
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        adapter_name_or_path: str | None = None,
+        quantization_bit: int | None = None,
+        template: str = "qwen2_vl",
+        infer_dtype: str = "auto",
+        batch_size: int = 8,
+        styler_model_name_or_path: str | None = None,
+        styler_adapter_name_or_path: str | None = None,
+        max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS,
+        max_rows: int = 64,
+        extra_args: Mapping[str, Any] | None = None,
+    ) -> None:
+        if quantization_bit not in (None, 4, 8):
+            raise ValueError(f"quantization_bit must be 4, 8 or None, got {quantization_bit}")
+        self._settings = dict(
+            model_name_or_path=model_name_or_path, adapter_name_or_path=adapter_name_or_path,
+            quantization_bit=quantization_bit, template=template, infer_dtype=infer_dtype,
+            styler_model_name_or_path=styler_model_name_or_path,
+            styler_adapter_name_or_path=styler_adapter_name_or_path,
+            max_style_tokens=max_style_tokens, extra_args=dict(extra_args or {}),
+        )
+        self.batch_size = max(1, batch_size)
+        self.max_style_tokens = max_style_tokens
+        common = dict(quantization_bit=quantization_bit, template=template,
+                      infer_dtype=infer_dtype, extra_args=extra_args or {}, max_rows=max_rows)
+        self.scorer = _LoadedVLM(model_name_or_path, adapter_name_or_path, **common)
+        self.styler = self.scorer
+        if styler_model_name_or_path or styler_adapter_name_or_path:
+            self.styler = _LoadedVLM(styler_model_name_or_path or model_name_or_path,
+                                     styler_adapter_name_or_path, **common)
+
+    def score(self, samples: Sequence[Sample], capabilities: Sequence[Capability]) -> np.ndarray:
+        """Digit probabilities ``[N, C, 6]`` after each capability query (one shared prefix)."""
+        probs, _ = self.scorer.run(samples, all_queries(capabilities, with_style=False), False,
+                                   self.batch_size, 0)
+        return probs
+
+    def styles(self, samples: Sequence[Sample]) -> list[StyleAnswer]:
+        """Greedy style answers (up to ``max_style_tokens``), parsed."""
+        _, texts = self.styler.run(samples, [STYLE_QUERY], True, self.batch_size,
+                                   self.max_style_tokens)
+        return [parse_styles(text) for text in texts]
+
+    def score_and_style(
+        self, samples: Sequence[Sample], capabilities: Sequence[Capability]
+    ) -> tuple[np.ndarray, list[StyleAnswer]]:
+        """Scores and styles; with one model for both, all C+1 queries share one prefix pass."""
+        if self.styler is not self.scorer:
+            return super().score_and_style(samples, capabilities)
+        probs, texts = self.scorer.run(samples, all_queries(capabilities), True, self.batch_size,
+                                       self.max_style_tokens)
+        return probs, [parse_styles(text) for text in texts]
+
+    @property
+    def skipped_fraction(self) -> float:
+        """Share of prompt tokens so far that prefix sharing did not have to run."""
+        total = self.scorer.prompt_tokens + (
+            self.styler.prompt_tokens if self.styler is not self.scorer else 0)
+        run = self.scorer.computed_tokens + (
+            self.styler.computed_tokens if self.styler is not self.scorer else 0)
+        return 1.0 - run / total if total else 0.0
+
+    def identity(self) -> dict[str, Any]:
+        """See :meth:`describe`."""
+        return self.describe(**self._settings)
+
+    @staticmethod
+    def describe(
+        model_name_or_path: str,
+        adapter_name_or_path: str | None = None,
+        quantization_bit: int | None = None,
+        template: str = "qwen2_vl",
+        infer_dtype: str = "auto",
+        styler_model_name_or_path: str | None = None,
+        styler_adapter_name_or_path: str | None = None,
+        max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS,
+        extra_args: Mapping[str, Any] | None = None,
+        **_runtime: Any,
+    ) -> dict[str, Any]:
+        """Identity of an engine built with these arguments, without loading anything.
+
+        Batch size and branch rows are left out: they change float rounding only.
+        """
+        separate = bool(styler_model_name_or_path or styler_adapter_name_or_path)
+        styler = None
+        if separate:
+            styler = {
+                "model": path_fingerprint(styler_model_name_or_path or model_name_or_path),
+                "adapter": path_fingerprint(styler_adapter_name_or_path),
+            }
+        return {
+            "backend": "hf",
+            "model": path_fingerprint(model_name_or_path),
+            "adapter": path_fingerprint(adapter_name_or_path),
+            "quantization": f"bnb-{quantization_bit}bit" if quantization_bit else None,
+            "template": template,
+            "infer_dtype": infer_dtype,
+            "styler": styler or "scorer",
+            "max_style_tokens": max_style_tokens,
+            "extra_args": dict(sorted((extra_args or {}).items())),
+            "engine_version": HF_ENGINE_VERSION,
+            "prompt_version": PROMPT_VERSION,
+        }
+
+
+def _single_token(tokenizer: Any, text: str) -> int:
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) != 1:
+        raise ValueError(
+            f"the scorer's tokenizer encodes the digit {text!r} as {len(ids)} tokens {ids}; "
+            "digit scores need each of 0..5 to be a single token"
+        )
+    return ids[0]
+
+
+def _common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
+    """Longest common token prefix, leaving at least one token of every prompt to branch with."""
+    shortest = min(len(p) for p in prompts)
+    cut = 0
+    while cut < shortest and all(p[cut] == prompts[0][cut] for p in prompts):
+        cut += 1
+    return min(cut, shortest - 1)

@@ -10,7 +10,8 @@ VENV="${MMSSR_VENV:-.venv}"
 OUT=outputs/quickstart
 mkdir -p "$OUT"
 
-"$VENV/bin/python" -c "from mmssr_plugin.testing.tiny_vlm import build_tiny_qwen2vl; build_tiny_qwen2vl('outputs/tiny-qwen2vl')"
+# The tiny scorer/trainee lives in a versioned cache folder; the recipe names it outputs/tiny-qwen2vl.
+"$VENV/bin/python" -m mmssr_plugin.testing.tiny_vlm --link outputs/tiny-qwen2vl
 # Work on a copy of data_info/ so the repository's registry stays untouched.
 if [ ! -f "$OUT/data/dataset_info.json" ]; then
   mkdir -p "$OUT/data" && cp -r data_info/. "$OUT/data/"

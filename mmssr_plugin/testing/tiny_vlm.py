@@ -256,3 +256,26 @@ def _favour_digits(model: Any, digit_ids: list[int]) -> None:
         head.normal_(0.0, 0.3)  # larger logits than the default init: peaked distributions
         head[:, 0] = 0.0
         head[digit_ids, 0] = 3.0  # digits then hold most of the mass (about 0.85 for seed 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mmssr_plugin.testing.tiny_vlm [--link PATH]``: build (or reuse) the tiny model,
+    optionally pointing a symlink at it, and print its folder."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the tiny offline Qwen2-VL.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--link", type=Path, help="symlink to (re)point at the built folder")
+    args = parser.parse_args(argv)
+    folder = build_tiny_qwen2vl(seed=args.seed)
+    if args.link is not None:
+        args.link.parent.mkdir(parents=True, exist_ok=True)
+        if args.link.is_symlink() or args.link.exists():
+            args.link.unlink()
+        args.link.symlink_to(folder.resolve(), target_is_directory=True)
+    print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

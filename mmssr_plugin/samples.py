@@ -442,7 +442,7 @@ def sample_from_row(
         row=row_index,
         turns=tuple(turns),
         images=images,
-        source=_source(row, written, spec.name, source_column),
+        source=image_source_of(row, written, spec.name, source_column),
         system=system if isinstance(system, str) and system else None,
     )
     if not problems:
@@ -639,7 +639,7 @@ def _image_problem(path: str, check_images: bool) -> str | None:
     return None
 
 
-def _source(row: dict, written_images: Sequence[str], dataset: str, source_column: str | None) -> str:
+def image_source_of(row: dict, written_images: Sequence[str], dataset: str, source_column: str | None) -> str:
     """Configured source column, else the first folder of the first image path, else the dataset name."""
     value = row.get(source_column) if source_column else None
     if value not in (None, ""):

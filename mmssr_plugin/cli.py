@@ -1,0 +1,56 @@
+"""``mmssr-cli``: one argparse dispatcher; each subcommand lives in ``mmssr_plugin/commands/``.
+
+Importing this module is cheap (no numpy, pyarrow or torch): subcommands import what they need
+when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn, Sequence
+
+from .commands import COMMANDS, CommandError, load_command
+
+PROG = "mmssr-cli"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors become one ``CommandError`` line instead of usage + exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CommandError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every subcommand of ``commands.COMMANDS`` registered."""
+    parser = _Parser(prog=PROG, description="mmSSR data selection for LLaMA-Factory.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        command = load_command(name)
+        sub = subparsers.add_parser(name, help=command.HELP, description=command.HELP)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mmssr-cli``.
+
+    Returns:
+        The exit status: 0 on success; 2 with one line ``mmssr-cli: error: <reason>`` on stderr
+        for bad arguments or unusable inputs.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args) or 0)
+    except SystemExit as stop:  # --help / --version
+        return stop.code if isinstance(stop.code, int) else 0
+    except (CommandError, ValueError, OSError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        print(f"{PROG}: error: {reason}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -234,15 +234,17 @@ def _wait_with_progress(store, shards, procs, progress: bool, pending_samples: i
 
     sizes = {s.id: s.stop - s.start for s in shards}
     initial = set(store.done())
+    interactive = sys.stderr.isatty()
     bar = tqdm(total=pending_samples, unit="sample", disable=not progress, dynamic_ncols=True,
-               desc="scoring", file=sys.stderr)
+               desc="scoring", file=sys.stderr, mininterval=0.5 if interactive else 10.0)
     shown = 0
     try:
         while True:
             finished = all(proc.poll() is not None for proc, _, _ in procs)
             now_done = sum(sizes.get(i, 0) for i in store.done() - initial)
-            bar.update(now_done - shown)
-            shown = now_done
+            if now_done > shown:
+                bar.update(now_done - shown)
+                shown = now_done
             failed = [(p, log) for p, _, log in procs if p.poll() not in (None, 0)]
             if failed:
                 for proc, _, _ in procs:

@@ -9,16 +9,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from test_curate import DEMO, DEMO_DIR, MYCAP, FakeTeacher, demo_caps, mmssr
 
 from mmssr_plugin.curate import pick_samples
+from mmssr_plugin.llamafactory.stage import apply_data_selection
 from mmssr_plugin.samples import load_samples
+from mmssr_plugin.store import ScoreStore
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
@@ -66,6 +70,32 @@ def test_labels_to_scorer_adapter(tmp_path, tiny_model):
     assert config["peft_type"] == "LORA" and Path(config["base_model_name_or_path"]) == Path(tiny_model)
     evals = json.loads((adapter / "eval_results.json").read_text())
     assert evals["eval_loss"] == evals["eval_loss"]  # a number, not NaN: the val split was read
+
+    # The tuned scorer in a data_selection run: base + adapter, custom capability included.
+    pool = tmp_path / "pool"
+    shutil.copytree(DEMO_DIR, pool)
+    block = {"method": "mmssr", "model_name_or_path": str(tiny_model), "budget": 0.25,
+             "capabilities": ["spatial", "ocr", MYCAP[0]], "capability_keywords": {MYCAP[0]: MYCAP[1]},
+             "ranking": "expected", "report": False,
+             # Five LoRA steps move the tiny random model's mass towards <|im_end|>; keep its
+             # low-mass digit answers usable so both runs select.
+             "min_digit_mass": 0.01}
+    args = {"dataset": DEMO, "dataset_dir": str(pool)}
+    base_run = apply_data_selection({**args, "data_selection": block}, log=lambda line: None)
+    tuned_run = apply_data_selection(
+        {**args, "data_selection": {**block, "adapter_name_or_path": str(adapter)}}, log=lambda line: None
+    )
+    assert base_run["dataset"] != tuned_run["dataset"]
+    manifests = sorted((pool / ".mmssr_cache" / "selections").glob("*.json"))
+    stores = {json.loads(m.read_text())["score_store"] for m in manifests}
+    assert len(stores) == 2  # the adapter changes the fingerprint: nothing stale is reused
+    uids = [s.uid for s in load_samples(pool, DEMO) if s.ok]
+    base_scores, tuned_scores = (
+        ScoreStore(Path(store).parent, json.loads((Path(store) / "fingerprint.json").read_text())).read(uids)
+        for store in sorted(stores)
+    )
+    assert base_scores.scored.all() and tuned_scores.scored.all()
+    assert not np.allclose(base_scores.probs, tuned_scores.probs, atol=1e-4)
 
 
 def _lf_argument_names() -> set[str]:

@@ -108,3 +108,21 @@ def test_mmssr_cli_train_runs_the_stage_explicitly(tmp_path, tiny_model, demo_da
     assert proc.returncode == 0, log[-3000:]
     assert "[mmssr] resolved training config" in log
     assert _num_examples(log) == 12
+
+
+def test_torchrun_without_the_launcher_selects_once_across_ranks(tmp_path, tiny_model, demo_data):
+    """torchrun straight on launcher.py (no `launch()`): the read_args hook covers every rank."""
+    import llamafactory.launcher as launcher
+
+    bin_dir = str(Path(sys.executable).parent)
+    cmd = [str(Path(bin_dir) / "torchrun"), "--nproc_per_node", "2", launcher.__file__, str(RECIPE),
+           f"model_name_or_path={tiny_model}", f"dataset_dir={demo_data}",
+           f"output_dir={tmp_path / 'out'}", "max_steps=1", "data_selection.backend=fake"]
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+           "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert "world size: 2" in log
+    assert log.count("40 computed now") == 1 and log.count("reusing selection") == 1
+    assert _num_examples(log) == 12

@@ -35,3 +35,14 @@ if [ "$(cat "$VENV/.mmssr-stamp" 2>/dev/null || true)" != "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
   echo "$stamp" > "$VENV/.mmssr-stamp"
 fi
+
+# Debian's Chromium renders the selection report in the browser test (skipped when absent).
+if [ ! -x /usr/bin/chromium ] && [ "${MMSSR_SKIP_CHROMIUM:-0}" != "1" ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "setup: installing Debian's chromium (report rendering test)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: /usr/bin/chromium not found; the report browser test will be skipped" \
+         "(install Debian's chromium package to run it)" >&2
+  fi
+fi

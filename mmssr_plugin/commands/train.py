@@ -21,8 +21,11 @@ HELP = "run the data_selection stage of a training YAML, then llamafactory-cli t
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``train``."""
-    parser.add_argument("config", type=Path, help="LLaMA-Factory training YAML with data_selection")
+    parser.add_argument("config", type=Path, nargs="?",
+                        help="LLaMA-Factory training YAML with data_selection")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, as llamafactory-cli takes")
+    parser.add_argument("--help-config", action="store_true",
+                        help="list the data_selection keys with their defaults and exit")
     parser.add_argument("--select-only", action="store_true",
                         help="make and register the subset, print the resolved config, do not train")
 
@@ -36,8 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from ..llamafactory.stage import apply_data_selection
     from ..store import canonical_hash
 
-    if not args.config.is_file():
-        raise CommandError(f"training config {args.config} not found")
+    if args.help_config:
+        from ..llamafactory.config import help_text
+
+        print("data_selection keys:\n" + help_text())
+        return 0
+    if args.config is None or not args.config.is_file():
+        raise CommandError(f"training config {args.config} not found" if args.config else "give a training YAML (or --help-config)")
     train_args = load_config_args(str(args.config), list(args.overrides))
     if not isinstance(train_args, dict):
         raise CommandError(f"{args.config} does not hold a mapping of training arguments")

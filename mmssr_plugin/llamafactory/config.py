@@ -10,13 +10,12 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..digit_scores import DEFAULT_MIN_DIGIT_MASS
+from ..ranking import RANKINGS
 from ..scoring_config import BACKENDS, ScorerConfig
 from ..store import canonical_hash
 from ..taxonomy import resolve_capabilities
 
 METHODS = ("mmssr", "random")
-RANKINGS = ("argmax", "expected")
 
 
 class DataSelectionError(ValueError):
@@ -24,8 +23,13 @@ class DataSelectionError(ValueError):
 
 
 @dataclass
-class DataSelectionConfig:
-    """Settings of the selection stage that runs before training."""
+class DataSelectionConfig(ScorerConfig):
+    """Settings of the selection stage that runs before training.
+
+    The scorer fields (``backend``, ``model_name_or_path``, ``adapter_name_or_path``,
+    ``quantization_bit``, ``template``, styler, ``infer_dtype``, ``batch_size``,
+    ``min_digit_mass``) come from :class:`ScorerConfig`; the fields below are the selection's.
+    """
 
     method: str = field(default="mmssr", metadata={"help": f"Selection method: {METHODS}."})
     budget: float | int = field(
@@ -46,33 +50,10 @@ class DataSelectionConfig:
         default="argmax",
         metadata={"help": "Rank by the argmax digit (ties by expected score) or the expected score."},
     )
-    backend: str = field(default="hf", metadata={"help": f"Scoring engine: {BACKENDS}."})
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "Scorer model (local path or hub id); needed for mmssr."}
-    )
-    adapter_name_or_path: str | None = field(
-        default=None, metadata={"help": "LoRA adapter of the scorer."}
-    )
-    quantization_bit: int | None = field(
-        default=None, metadata={"help": "Load the scorer in 4 or 8 bit (bitsandbytes)."}
-    )
-    template: str = field(default="qwen2_vl", metadata={"help": "Chat template of the scorer."})
-    styler_model_name_or_path: str | None = field(
-        default=None, metadata={"help": "A separate styler model (default: the scorer)."}
-    )
-    styler_adapter_name_or_path: str | None = field(
-        default=None, metadata={"help": "LoRA adapter of a separate styler."}
-    )
-    infer_dtype: str = field(default="auto", metadata={"help": "Scorer dtype."})
-    batch_size: int = field(default=8, metadata={"help": "Samples per scoring batch."})
     workers: int | None = field(
         default=None, metadata={"help": "CPU scoring processes (GPUs: one per visible GPU)."}
     )
     shard_size: int = field(default=64, metadata={"help": "Samples per resumable score shard."})
-    min_digit_mass: float = field(
-        default=DEFAULT_MIN_DIGIT_MASS,
-        metadata={"help": "Below this probability on 0..5 a score is missing."},
-    )
     source_column: str | None = field(
         default="image_source",
         metadata={"help": "Row column naming the image source; else first image folder, else dataset."},
@@ -101,7 +82,7 @@ class DataSelectionConfig:
             raise DataSelectionError(f"data_selection.capabilities: {exc}") from None
         if self.method == "mmssr":
             try:
-                self.scorer()
+                super().__post_init__()
             except ValueError as exc:
                 raise DataSelectionError(f"data_selection: {exc}") from None
         for name in ("batch_size", "shard_size"):
@@ -122,18 +103,7 @@ class DataSelectionConfig:
 
     def scorer(self) -> ScorerConfig:
         """The scorer configuration of the mmssr method."""
-        return ScorerConfig(
-            backend=self.backend,
-            model_name_or_path=self.model_name_or_path,
-            adapter_name_or_path=self.adapter_name_or_path,
-            quantization_bit=self.quantization_bit,
-            template=self.template,
-            styler_model_name_or_path=self.styler_model_name_or_path,
-            styler_adapter_name_or_path=self.styler_adapter_name_or_path,
-            infer_dtype=self.infer_dtype,
-            batch_size=self.batch_size,
-            min_digit_mass=self.min_digit_mass,
-        )
+        return ScorerConfig(**{f.name: getattr(self, f.name) for f in fields(ScorerConfig)})
 
     def selection_settings(self) -> dict[str, Any]:
         """The settings that change which samples are picked (part of the selection key)."""
@@ -162,7 +132,8 @@ class DataSelectionConfig:
             raise DataSelectionError(
                 f"data_selection must be a mapping of settings, got {type(values).__name__}"
             )
-        known = [f.name for f in fields(cls)]
+        scorer_keys = [f.name for f in fields(ScorerConfig)]
+        known = [f.name for f in fields(cls) if f.name not in scorer_keys] + scorer_keys
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise DataSelectionError(

@@ -3,7 +3,8 @@
 The pool is a JSON list of records (``idx``, ``image_source``, ``image``, ``conversations``, ...)
 that can be gigabytes. It is streamed: text is read in chunks and decoded one record at a time;
 per record only its ``idx``, its image source and its character span in the file are kept, so the
-output step copies the selected records' original text verbatim in a second sequential pass.
+output step copies the selected records' original text verbatim in a second sequential pass
+(and the report re-reads the few records it shows the same way).
 
 Score files are JSON lines ``{"idx": int, "pred_response": str}``, one ``<capability>.jsonl`` per
 capability plus ``style.jsonl``. They are parsed by Arrow's JSON reader (C++, GIL released) in a
@@ -184,14 +185,17 @@ def read_pool(path: str | Path, chunk_chars: int = CHUNK_CHARS) -> Pool:
 
 def _record_source(record: dict, pool_name: str) -> str:
     """``samples._source``: ``image_source``, else the image's first folder, else the pool name."""
+    return image_source_of(record, record_images(record), pool_name, "image_source")
+
+
+def record_images(record: dict) -> list[str]:
+    """A record's image paths as written: its ``image`` string or the strings of its list."""
     image = record.get("image")
     if isinstance(image, str):
-        images = [image]
-    elif isinstance(image, list):
-        images = [item for item in image if isinstance(item, str)]
-    else:
-        images = []
-    return image_source_of(record, images, pool_name, "image_source")
+        return [image]
+    if isinstance(image, list):
+        return [item for item in image if isinstance(item, str)]
+    return []
 
 
 def _stream_records(f: TextIO, path: Path, chunk_chars: int) -> Iterator[tuple[int, int, int, dict]]:
@@ -661,9 +665,7 @@ def write_selected(pool: Pool, positions: np.ndarray, output: str | Path, chunk_
     Raises:
         AuthorsFormatError: positions not ascending or out of range, or a read/write failure.
     """
-    positions = np.asarray(positions, dtype=np.int64)
-    if len(positions) and (positions[0] < 0 or positions[-1] >= len(pool) or (np.diff(positions) <= 0).any()):
-        raise AuthorsFormatError("selected positions must be ascending, unique pool positions")
+    positions = _check_positions(pool, positions)
     output = Path(output)
     temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
@@ -684,6 +686,47 @@ def write_selected(pool: Pool, positions: np.ndarray, output: str | Path, chunk_
     finally:
         temporary.unlink(missing_ok=True)  # gone after a successful replace
     return len(positions)
+
+
+def read_records(pool: Pool, positions: np.ndarray, chunk_chars: int = CHUNK_CHARS) -> list[dict]:
+    """The records at ``positions`` (ascending), decoded again from their spans in the pool file.
+
+    The file is read once, up to the last wanted record; only the wanted records are decoded.
+
+    Raises:
+        AuthorsFormatError: positions not ascending or out of range, a read failure, or a pool
+            file that changed since it was read.
+    """
+    positions = _check_positions(pool, positions)
+    records: list[dict] = []
+    pieces: list[str] = []
+    try:
+        with open(pool.path, encoding="utf-8", newline="") as source:
+            copier = _SpanCopier(source, pieces.append, chunk_chars)
+            for position, (start, end) in zip(positions.tolist(), pool.spans[positions].tolist()):
+                copier.copy(start, end)
+                text = "".join(pieces)
+                pieces.clear()
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError:
+                    record = None
+                if not isinstance(record, dict) or record.get("idx") != int(pool.idx[position]):
+                    raise AuthorsFormatError(f"the pool file {pool.path} changed since it was read")
+                records.append(record)
+    except OSError as err:
+        raise AuthorsFormatError(f"cannot read pool {pool.path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise AuthorsFormatError(f"the pool file {pool.path} changed since it was read") from None
+    return records
+
+
+def _check_positions(pool: Pool, positions: np.ndarray) -> np.ndarray:
+    """``positions`` as int64, checked to be ascending, unique pool positions."""
+    positions = np.asarray(positions, dtype=np.int64)
+    if len(positions) and (positions[0] < 0 or positions[-1] >= len(pool) or (np.diff(positions) <= 0).any()):
+        raise AuthorsFormatError("selected positions must be ascending, unique pool positions")
+    return positions
 
 
 class _SpanCopier:

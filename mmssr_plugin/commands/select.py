@@ -73,10 +73,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a capability's keyword or add a capability (repeatable)",
     )
     parser.add_argument("--output", required=True, type=Path, help="output JSON list of the selected records")
+    parser.add_argument(
+        "--report-dir", type=Path, default=None,
+        help="folder for report.html + report.json (default: <OUTPUT stem>_report beside OUTPUT)",
+    )
+    parser.add_argument("--no-report", action="store_true", help="do not write the report")
+    parser.add_argument(
+        "--media-dir", type=Path, default=None,
+        help="folder the records' image paths are relative to, for report thumbnails (default: the pool's)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read, select, write and print the report."""
+    """Read, select, write the subset and its report, print the summary."""
     from ..authors_format import read_pool_and_scores, score_file_paths, write_selected
     from ..selection import select
     from ..taxonomy import resolve_capabilities
@@ -87,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"pool file {args.pool} does not exist")
     score_file_paths(args.scores, capabilities)  # fail before the long read if a file is missing
     _check_writable(args.output)
+    report_dir = None if args.no_report else args.report_dir or default_report_dir(args.output)
+    if report_dir is not None:
+        _check_report_dir(report_dir)
 
     pool, scores = read_pool_and_scores(args.pool, args.scores, capabilities)
     read_s = time.perf_counter() - began
@@ -95,12 +107,45 @@ def run(args: argparse.Namespace) -> int:
     written = write_selected(pool, result.indices, args.output)
     write_s = time.perf_counter() - began - read_s - select_s
 
-    _report(args, pool, scores, result, written)
-    print(
-        f"wall time: {time.perf_counter() - began:.1f} s (read {read_s:.1f} s, "
-        f"select {select_s:.1f} s, write {write_s:.1f} s)"
-    )
+    _print_summary(args, pool, scores, result, written)
+    timing = f"read {read_s:.1f} s, select {select_s:.1f} s, write {write_s:.1f} s"
+    if report_dir is not None:
+        report_began = time.perf_counter()
+        print(f"report: {_write_report(report_dir, args, pool, scores, result, capabilities)}")
+        timing += f", report {time.perf_counter() - report_began:.1f} s"
+    print(f"wall time: {time.perf_counter() - began:.1f} s ({timing})")
     return 0
+
+
+def default_report_dir(output: Path) -> Path:
+    """``<output stem>_report`` beside the output file."""
+    return output.with_name(f"{output.stem}_report")
+
+
+def _write_report(
+    report_dir: Path, args: argparse.Namespace, pool: Any, scores: Any, result: Any, capabilities: list[str]
+) -> Path:
+    """Write report.html + report.json of the selection; returns the HTML path."""
+    from ..authors_format import AuthorsFormatError
+    from ..report.authors import write_authors_report
+
+    config = {
+        "method": "mmssr",
+        "budget": args.budget,
+        "capabilities": capabilities,
+        "threshold": args.threshold,
+        "ranking": "argmax",
+        "keywords": dict(args.keyword),
+        "pool": str(args.pool),
+        "scores": str(args.scores),
+    }
+    try:
+        html_path, _ = write_authors_report(report_dir, pool, scores, result, config=config, media_dir=args.media_dir)
+    except AuthorsFormatError as err:
+        raise CommandError(f"the subset was written but not its report: {err}") from None
+    except OSError as err:
+        raise CommandError(f"the subset was written but not its report: cannot write {report_dir}: {err}") from None
+    return html_path
 
 
 def _check_writable(output: Path) -> None:
@@ -113,7 +158,15 @@ def _check_writable(output: Path) -> None:
         raise CommandError(f"output {output} is not writable")
 
 
-def _report(args: argparse.Namespace, pool: Any, scores: Any, result: Any, written: int) -> None:
+def _check_report_dir(report_dir: Path) -> None:
+    if report_dir.exists() and not report_dir.is_dir():
+        raise CommandError(f"report folder {report_dir} is not a directory")
+    existing = next(folder for folder in (report_dir, *report_dir.parents) if folder.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise CommandError(f"report folder {report_dir} cannot be created in {existing}")
+
+
+def _print_summary(args: argparse.Namespace, pool: Any, scores: Any, result: Any, written: int) -> None:
     print(f"pool: {args.pool} ({len(pool)} samples, {len(pool.source_labels)} image sources)")
     print(f"budget: K = {result.budget} (--budget {args.budget}), threshold {args.threshold:g}")
     print(f"selected: {len(result.indices)} samples in {result.rounds} rounds")

@@ -127,13 +127,18 @@ def _capabilities(d: dict[str, Any]) -> str:
         return '<p class="note">No scores: the random method does not score samples.</p>'
     headers = ["capability", "picked", "mean score pool", "mean score subset"]
     headers += [f"score {label}" for label in caps[0]["labels"]]
+    expected = _has_expected(d)
+
+    def mean(value: float | None) -> Any:
+        return value if expected else _Num("n/a")
+
     rows = [
-        [c["id"], c["picked"], c["mean_expected_pool"], c["mean_expected_subset"],
+        [c["id"], c["picked"], mean(c["mean_expected_pool"]), mean(c["mean_expected_subset"]),
          *(_Num(f"{s} / {p}") for p, s in zip(c["pool"], c["subset"]))]
         for c in caps
     ]
     return "\n".join([
-        _CAPABILITY_NOTE,
+        _CAPABILITY_NOTE + (_MEAN_NOTE if expected else _NO_MEAN_NOTE),
         _img(score_histograms_png(caps), "score distributions per capability, pool vs subset"),
         '<div class="scroll">' + _table(headers, rows) + "</div>",
     ])
@@ -142,8 +147,15 @@ def _capabilities(d: dict[str, Any]) -> str:
 _CAPABILITY_NOTE = (
     '<p class="note">Score distribution (argmax digit 0..5, or missing: failed, not scored or no '
     "digit answer) as a share of the pool and of the subset; the table gives subset / pool "
-    "counts. Mean scores are expected scores over scored samples.</p>"
+    "counts. "
 )
+_MEAN_NOTE = "Mean scores are expected scores over scored samples.</p>"
+_NO_MEAN_NOTE = "Mean scores are n/a: the scores hold the answered digit only, no expected score.</p>"
+
+
+def _has_expected(d: dict[str, Any]) -> bool:
+    """False when the scores hold no expected score (the authors' score files)."""
+    return (d["scoring"] or {}).get("expected_available", True) is not False
 
 
 def _style_bins(d: dict[str, Any]) -> str:
@@ -196,12 +208,25 @@ def _scoring(d: dict[str, Any]) -> str:
     scoring = d["scoring"]
     if scoring is None:
         return '<p class="note">Not scored (random method).</p>'
-    facts = (f"<p>{scoring['scored']} samples scored, {scoring['failed']} failed or not scored; "
-             f"{scoring['style_unmatched']} style answers had unmatched text.</p>")
+    files = scoring.get("score_files")
+    if files is None:
+        facts = (f"<p>{scoring['scored']} samples scored, {scoring['failed']} failed or not "
+                 f"scored; {scoring['style_unmatched']} style answers had unmatched text.</p>")
+    else:
+        facts = (f"<p>{scoring['scored']} samples have a usable score for at least one "
+                 f"capability, {scoring['failed']} have none. Style answers: "
+                 f"{scoring['style_unparseable']} lines without a recognised style, "
+                 f"{scoring['style_unmatched_pieces']} unmatched pieces.</p>")
     out = [facts]
     if scoring["failures_by_reason"]:
         out.append("<h3>Failures by reason</h3>")
         out.append(_table(["reason", "samples"], list(scoring["failures_by_reason"].items())))
+    if files is not None:
+        out.append("<h3>Score files</h3>")
+        out.append(_table(
+            ["file", "lines", "unparseable", "missing idx", "unknown idx"],
+            [[f["file"], f["lines"], f["unparseable"], f["missing"], f["unknown"]] for f in files],
+        ))
     out.append("<h3>Answers that were not a digit (score left missing)</h3>")
     out.append(_table(["capability", "samples"], list(scoring["non_digit"].items())))
     return "\n".join(out)
@@ -250,7 +275,7 @@ def _example(ex: dict[str, Any], thumbs: dict[str, str | None]) -> str:
     return (
         f'<div class="ex"><div class="head"><div class="thumb">{thumb}</div><div class="facts">'
         f'<div><span class="score">{ex["score"]}</span></div>'
-        f'<div>expected {escape(_fmt(ex["expected"]))}</div>'
+        f'<div>expected {escape("n/a" if ex["expected"] is None else _fmt(ex["expected"]))}</div>'
         f"<div>{badge}</div><div>{escape(ex['source'])}</div><div>{escape(where)}</div></div></div>"
         f'<div class="meta" title="{escape(ex["uid"])}">{escape(ex["uid"])}</div>'
         f'<div class="meta" title="{escape(path or "")}">{escape(path or "no image")}'

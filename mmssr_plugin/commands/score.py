@@ -47,20 +47,11 @@ def run(args: argparse.Namespace) -> int:
     from ..scoring import ScoringError, run_scoring
     from ..scoring_config import ScorerConfig
     from ..taxonomy import resolve_capabilities
+    from dataclasses import fields
 
     capabilities = resolve_capabilities(args.capabilities, dict(args.keyword))
-    scorer = ScorerConfig(
-        backend=args.backend,
-        model_name_or_path=args.model_name_or_path,
-        adapter_name_or_path=args.adapter_name_or_path,
-        quantization_bit=args.quantization_bit,
-        template=args.template,
-        styler_model_name_or_path=args.styler_model_name_or_path,
-        styler_adapter_name_or_path=args.styler_adapter_name_or_path,
-        infer_dtype=args.infer_dtype,
-        batch_size=args.batch_size,
-        min_digit_mass=args.min_digit_mass,
-    )
+    # The scorer options' dest names are ScorerConfig's field names.
+    scorer = ScorerConfig(**{f.name: getattr(args, f.name) for f in fields(ScorerConfig)})
     try:
         if args.pool is not None:
             samples = load_pool_file(args.pool, args.media_dir, args.source_column)

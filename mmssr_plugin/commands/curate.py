@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from . import CommandError
-from .select import parse_keyword
+from .arg_types import bounded, parse_keyword
 
 HELP = "label a seeded sample of a pool with an OpenAI-compatible teacher VLM (scores + styles)"
 
@@ -19,29 +17,12 @@ ENV_MODEL = "MMSSR_TEACHER_MODEL"
 ENV_API_KEY = "OPENAI_API_KEY"
 
 
-def _bounded(kind: Callable[[str], float], low: float, strict: bool = False) -> Callable[[str], float]:
-    """An argparse type: a ``kind`` number >= ``low`` (> ``low`` when ``strict``)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-        if value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low:g}, got {text}")
-        return value
-
-    return parse
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``curate``."""
     parser.add_argument("--dataset-dir", required=True, type=Path, help="folder with dataset_info.json")
     parser.add_argument("--dataset", required=True, help="dataset name(s) in dataset_info.json, comma-separated")
     parser.add_argument("--media-dir", type=Path, default=None, help="image root (default: --dataset-dir)")
-    parser.add_argument("--num-samples", required=True, type=_bounded(int, 1), help="how many samples to label")
+    parser.add_argument("--num-samples", required=True, type=bounded(int, 1), help="how many samples to label")
     parser.add_argument("--seed", type=int, default=42, help="seed of the pick and the retry jitter (default 42)")
     parser.add_argument("--capabilities", default="all", help="comma-separated capability ids, or 'all' (default)")
     parser.add_argument(
@@ -51,22 +32,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", default=None, help=f"OpenAI-compatible API root (env {ENV_BASE_URL})")
     parser.add_argument("--model", default=None, help=f"teacher model name (env {ENV_MODEL})")
     parser.add_argument("--api-key", default=None, help=f"bearer token (env {ENV_API_KEY})")
-    parser.add_argument("--concurrency", type=_bounded(int, 1), default=8, help="requests in flight (default 8)")
+    parser.add_argument("--concurrency", type=bounded(int, 1), default=8, help="requests in flight (default 8)")
     parser.add_argument(
-        "--max-retries", type=_bounded(int, 0), default=5,
+        "--max-retries", type=bounded(int, 0), default=5,
         help="retries per sample for transient failures and invalid answers (default 5)",
     )
     parser.add_argument(
-        "--retry-base-delay", type=_bounded(float, 0), default=1.0,
+        "--retry-base-delay", type=bounded(float, 0), default=1.0,
         help="first backoff delay in seconds, doubled per retry, with jitter (default 1)",
     )
     parser.add_argument(
-        "--retry-max-delay", type=_bounded(float, 0), default=60.0, help="longest backoff delay (default 60)"
+        "--retry-max-delay", type=bounded(float, 0), default=60.0, help="longest backoff delay (default 60)"
     )
     parser.add_argument(
-        "--timeout", type=_bounded(float, 0, strict=True), default=120.0, help="seconds per request (default 120)"
+        "--timeout", type=bounded(float, 0, strict=True), default=120.0, help="seconds per request (default 120)"
     )
-    parser.add_argument("--temperature", type=_bounded(float, 0), default=0.0, help="teacher temperature (default 0)")
+    parser.add_argument("--temperature", type=bounded(float, 0), default=0.0, help="teacher temperature (default 0)")
     parser.add_argument(
         "--output", required=True, type=Path,
         help="label file (JSON lines), appended to; a rerun skips uids already in it",

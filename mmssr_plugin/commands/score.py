@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from . import CommandError
-from .select import parse_keyword
+from .arg_types import parse_keyword
 
 HELP = "score a dataset of dataset_info.json (or a LLaVA-style pool file) with a VLM scorer"
 

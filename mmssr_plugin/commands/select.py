@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from . import CommandError
+from .arg_types import bounded, parse_keyword
 
 HELP = "select a subset from the authors' pool and score files (<capability>.jsonl, style.jsonl)"
 
@@ -36,25 +36,6 @@ def parse_budget(text: str) -> float | int:
     return budget
 
 
-def parse_threshold(text: str) -> float:
-    """A finite float threshold."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def parse_keyword(text: str) -> tuple[str, str]:
-    """``"id=keyword"`` -> ``(id, keyword)``."""
-    cap_id, sep, keyword = text.partition("=")
-    if not sep or not cap_id.strip() or not keyword.strip():
-        raise argparse.ArgumentTypeError(f"expected ID=KEYWORD, got {text!r}")
-    return cap_id.strip(), keyword.strip()
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``select``."""
     parser.add_argument("--pool", required=True, type=Path, help="pool JSON list of records with idx")
@@ -65,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--capabilities", default="all", help="comma-separated capability ids, or 'all' (default)")
     parser.add_argument(
-        "--threshold", type=parse_threshold, default=0.0,
+        "--threshold", type=bounded(float), default=0.0,
         help="a sample is eligible for a capability only if its score is above this (default 0)",
     )
     parser.add_argument(

@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from mmssr_plugin.samples import Sample
-from mmssr_plugin.taxonomy import STYLE_QUERY, Capability
+from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.core.taxonomy import STYLE_QUERY, Capability
 
 
 @dataclass

@@ -51,9 +51,9 @@ import numpy as np
 import torch
 from authors_loop import run_authors_loop
 
-from mmssr_plugin.engines.hf import DEFAULT_MAX_STYLE_TOKENS, HfEngine
-from mmssr_plugin.samples import Sample, load_pool_file
-from mmssr_plugin.taxonomy import STYLE_QUERY, resolve_capabilities
+from mmssr_plugin.engines.hf.engine import DEFAULT_MAX_STYLE_TOKENS, HfEngine
+from mmssr_plugin.data.samples import Sample, load_pool_file
+from mmssr_plugin.core.taxonomy import STYLE_QUERY, resolve_capabilities
 from mmssr_plugin.testing import build_tiny_qwen2vl
 
 DEFAULT_POOL = REPO / "data_info" / "mmssr_demo" / "pool.json"
@@ -150,8 +150,8 @@ def _favour_digits_medium(model, folder: Path) -> None:
     """
     from transformers import AutoTokenizer
 
-    from mmssr_plugin.prompts import scorer_user_text
-    from mmssr_plugin.taxonomy import DIGITS, STYLE_QUERY, resolve_capabilities
+    from mmssr_plugin.core.prompts import scorer_user_text
+    from mmssr_plugin.core.taxonomy import DIGITS, STYLE_QUERY, resolve_capabilities
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     digit_ids = [tokenizer.convert_tokens_to_ids(d) for d in DIGITS]

@@ -25,7 +25,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from mmssr_plugin.taxonomy import DEFAULT_CAPABILITIES, STYLES  # noqa: E402
+from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, STYLES  # noqa: E402
 
 AUTHORS_SECONDS = 354.0  # 5 min 54 s, their selection from score files, 2-core machine
 AUTHORS_RSS_GB = 5.9

@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmssr_plugin.selection import StyleBins, select
-from mmssr_plugin.taxonomy import DEFAULT_CAPABILITIES, STYLES
+from mmssr_plugin.selection.sampler import StyleBins, select
+from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, STYLES
 
 
 def synthetic_pool(n: int, n_sources: int, seed: int) -> tuple[np.ndarray, StyleBins]:

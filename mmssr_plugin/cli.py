@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import NoReturn, Sequence
 
-from .commands import COMMANDS, CommandError, load_command
+from mmssr_plugin.commands import COMMANDS, CommandError, load_command
 
 PROG = "mmssr-cli"
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmssr_plugin.authors_format import (
+from mmssr_plugin.formats.authors.legacy import (
     AuthorsFormatError,
     _score_codes,
     load_score_files,

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from mmssr_plugin import cli
-from mmssr_plugin.curate import (
+from mmssr_plugin.curation.legacy import (
     InvalidAnswer,
     LabelFileError,
     build_request,
@@ -34,8 +34,8 @@ from mmssr_plugin.curate import (
     pick_samples,
     read_labels,
 )
-from mmssr_plugin.samples import Sample, load_samples
-from mmssr_plugin.taxonomy import STYLES, resolve_capabilities
+from mmssr_plugin.data.samples import Sample, load_samples
+from mmssr_plugin.core.taxonomy import STYLES, resolve_capabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / "data_info"

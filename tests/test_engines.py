@@ -10,9 +10,9 @@ import pytest
 
 from mmssr_plugin.engines import engine_identity, get_engine, parse_styles, path_fingerprint
 from mmssr_plugin.engines.fake import FakeEngine
-from mmssr_plugin.samples import Sample
-from mmssr_plugin.scoring_config import ScorerConfig
-from mmssr_plugin.taxonomy import resolve_capabilities
+from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.scoring.config import ScorerConfig
+from mmssr_plugin.core.taxonomy import resolve_capabilities
 
 REPO = Path(__file__).resolve().parents[1]
 CAPS = resolve_capabilities("ocr,spatial,stem")

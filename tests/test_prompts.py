@@ -2,8 +2,8 @@
 
 import pytest
 
-from mmssr_plugin.prompts import all_queries, format_convs, scorer_user_text
-from mmssr_plugin.taxonomy import (
+from mmssr_plugin.core.prompts import all_queries, format_convs, scorer_user_text
+from mmssr_plugin.core.taxonomy import (
     CAPABILITY_QUERY,
     DEFAULT_CAPABILITIES,
     STYLE_QUERY,

@@ -5,7 +5,7 @@ import multiprocessing
 
 import pytest
 
-from mmssr_plugin.registry import read_registry, register_entries
+from mmssr_plugin.data.registry import read_registry, register_entries
 
 
 def _writer(args):

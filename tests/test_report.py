@@ -13,13 +13,13 @@ from PIL import Image
 
 from mmssr_plugin.commands import CommandError
 from mmssr_plugin.commands import report as report_command
-from mmssr_plugin.ranking import ranking_matrices
+from mmssr_plugin.selection.ranking import ranking_matrices
 from mmssr_plugin.report import build_and_write_report
 from mmssr_plugin.report.html import SECTIONS
-from mmssr_plugin.samples import load_samples, summarize_problems
-from mmssr_plugin.selection import StyleBins, select
-from mmssr_plugin.store import ScoreStore, ShardResult, score_fingerprint
-from mmssr_plugin.taxonomy import resolve_capabilities
+from mmssr_plugin.data.samples import load_samples, summarize_problems
+from mmssr_plugin.selection.sampler import StyleBins, select
+from mmssr_plugin.scoring.store import ScoreStore, ShardResult, score_fingerprint
+from mmssr_plugin.core.taxonomy import resolve_capabilities
 
 CAPS = ["ocr", "spatial"]
 # Argmax digit per valid sample (rows 0..11 of the pool); None: no digit answer; "fail": error.

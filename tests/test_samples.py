@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mmssr_plugin.samples import (
+from mmssr_plugin.data.samples import (
     DatasetError,
     DatasetSpec,
     InvalidLine,

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from test_curate import DEMO, DEMO_DIR, mmssr
 
-from mmssr_plugin.registry import read_registry, register_entries
-from mmssr_plugin.samples import load_samples
-from mmssr_plugin.scorer_data import split_val
-from mmssr_plugin.taxonomy import STYLES
+from mmssr_plugin.data.registry import read_registry, register_entries
+from mmssr_plugin.data.samples import load_samples
+from mmssr_plugin.curation.scorer_data import split_val
+from mmssr_plugin.core.taxonomy import STYLES
 
 QUERY = (
     "On a scale of 0 to 5, how do you rate the helpfulness of the VQA instance in training a "

@@ -19,10 +19,10 @@ import pytest
 import yaml
 from test_curate import DEMO, DEMO_DIR, MYCAP, FakeTeacher, demo_caps, mmssr
 
-from mmssr_plugin.curate import pick_samples
+from mmssr_plugin.curation.legacy import pick_samples
 from mmssr_plugin.llamafactory.stage import apply_data_selection
-from mmssr_plugin.samples import load_samples
-from mmssr_plugin.store import ScoreStore
+from mmssr_plugin.data.samples import load_samples
+from mmssr_plugin.scoring.store import ScoreStore
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"

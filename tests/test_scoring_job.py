@@ -7,10 +7,10 @@ import numpy as np
 from PIL import Image
 
 from mmssr_plugin.llamafactory.stage import apply_data_selection
-from mmssr_plugin.samples import load_samples
-from mmssr_plugin.scoring import run_scoring
-from mmssr_plugin.scoring_config import ScorerConfig
-from mmssr_plugin.taxonomy import resolve_capabilities
+from mmssr_plugin.data.samples import load_samples
+from mmssr_plugin.scoring.job import run_scoring
+from mmssr_plugin.scoring.config import ScorerConfig
+from mmssr_plugin.core.taxonomy import resolve_capabilities
 
 FAKE = ScorerConfig(backend="fake")
 CAPS = resolve_capabilities("ocr,spatial,stem")

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from conftest import REPO
-from mmssr_plugin.samples import load_pool_file
-from mmssr_plugin.scoring_config import ScorerConfig
-from mmssr_plugin.store import ScoreStore, score_fingerprint
+from mmssr_plugin.data.samples import load_pool_file
+from mmssr_plugin.scoring.config import ScorerConfig
+from mmssr_plugin.scoring.store import ScoreStore, score_fingerprint
 from mmssr_plugin.engines import engine_identity
-from mmssr_plugin.taxonomy import resolve_capabilities
+from mmssr_plugin.core.taxonomy import resolve_capabilities
 
 POOL = REPO / "data_info" / "mmssr_demo" / "pool.json"
 CAPS = "ocr,spatial,stem"

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from mmssr_plugin.digit_scores import summarize_digits
-from mmssr_plugin.store import ScoreStore, ShardResult, score_fingerprint
-from mmssr_plugin.taxonomy import resolve_capabilities
+from mmssr_plugin.scoring.digits import summarize_digits
+from mmssr_plugin.scoring.store import ScoreStore, ShardResult, score_fingerprint
+from mmssr_plugin.core.taxonomy import resolve_capabilities
 
 CAPS = resolve_capabilities("ocr,spatial")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mmssr_plugin.prompts import scorer_user_text
-from mmssr_plugin.taxonomy import DIGITS, SYSTEM_MESSAGE, resolve_capabilities
+from mmssr_plugin.core.prompts import scorer_user_text
+from mmssr_plugin.core.taxonomy import DIGITS, SYSTEM_MESSAGE, resolve_capabilities
 from mmssr_plugin.testing import build_tiny_qwen2vl
 from mmssr_plugin.testing.tiny_vlm import SPECIAL_TOKENS
 

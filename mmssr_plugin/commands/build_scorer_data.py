@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from . import CommandError
+from mmssr_plugin.commands import CommandError
 
 HELP = "turn label files into scorer training data (sharegpt train/val), registered in dataset_info.json"
 
@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, write, register and print what was written."""
-    from ..scorer_data import build_scorer_data
-    from ..taxonomy import DEFAULT_CAPABILITIES
+    from mmssr_plugin.curation.scorer_data import build_scorer_data
+    from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES
 
     for path in args.labels:
         if not path.is_file():

@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import CommandError
-from .arg_types import bounded, parse_keyword
+from mmssr_plugin.commands import CommandError
+from mmssr_plugin.commands.arg_types import bounded, parse_keyword
 
 HELP = "label a seeded sample of a pool with an OpenAI-compatible teacher VLM (scores + styles)"
 
@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Label the samples, print the totals; 130 when interrupted (rerun to resume)."""
-    from ..curate import TeacherConfig, TeacherFatal, curate, rejected_path
-    from ..taxonomy import resolve_capabilities
+    from mmssr_plugin.curation.legacy import TeacherConfig, TeacherFatal, curate, rejected_path
+    from mmssr_plugin.core.taxonomy import resolve_capabilities
 
     base_url = args.base_url or os.environ.get(ENV_BASE_URL)
     model = args.model or os.environ.get(ENV_MODEL)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import CommandError
+from mmssr_plugin.commands import CommandError
 
 HELP = "Write report.html + report.json for a cached selection manifest."
 
@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Reload the pool and scores of the manifest and write the report."""
-    from ..report import build_and_write_report
-    from ..samples import DatasetError, load_samples
+    from mmssr_plugin.report import build_and_write_report
+    from mmssr_plugin.data.samples import DatasetError, load_samples
 
     manifest = _read_manifest(args.manifest)
     config = manifest.get("config") or {}
@@ -81,7 +81,7 @@ def _dataset_names(manifest: dict[str, Any], override: str | None) -> list[str]:
 
 
 def _read_scores(manifest: dict[str, Any], uids: list[str]) -> Any:
-    from ..store import ScoreStore
+    from mmssr_plugin.scoring.store import ScoreStore
 
     path = Path(manifest["score_store"])
     marker = path / "fingerprint.json"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import CommandError
-from .arg_types import parse_keyword
+from mmssr_plugin.commands import CommandError
+from mmssr_plugin.commands.arg_types import parse_keyword
 
 HELP = "score a dataset of dataset_info.json (or a LLaVA-style pool file) with a VLM scorer"
 
@@ -43,10 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score the pool and print the summary; finished shards are reused on a rerun."""
-    from ..samples import DatasetError, load_pool_file, load_samples
-    from ..scoring import ScoringError, run_scoring
-    from ..scoring_config import ScorerConfig
-    from ..taxonomy import resolve_capabilities
+    from mmssr_plugin.data.samples import DatasetError, load_pool_file, load_samples
+    from mmssr_plugin.scoring.job import ScoringError, run_scoring
+    from mmssr_plugin.scoring.config import ScorerConfig
+    from mmssr_plugin.core.taxonomy import resolve_capabilities
     from dataclasses import fields
 
     capabilities = resolve_capabilities(args.capabilities, dict(args.keyword))

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import CommandError
-from .arg_types import bounded, parse_keyword
+from mmssr_plugin.commands import CommandError
+from mmssr_plugin.commands.arg_types import bounded, parse_keyword
 
 HELP = "select a subset from the authors' pool and score files (<capability>.jsonl, style.jsonl)"
 
@@ -20,7 +20,7 @@ def parse_budget(text: str) -> float | int:
     Raises:
         argparse.ArgumentTypeError: not a number, a count < 1, or a ratio outside (0, 1].
     """
-    from ..selection import resolve_budget
+    from mmssr_plugin.selection.sampler import resolve_budget
 
     try:
         budget: float | int = int(text)
@@ -67,9 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read, select, write the subset and its report, print the summary."""
-    from ..authors_format import read_pool_and_scores, score_file_paths, write_selected
-    from ..selection import select
-    from ..taxonomy import resolve_capabilities
+    from mmssr_plugin.formats.authors.legacy import read_pool_and_scores, score_file_paths, write_selected
+    from mmssr_plugin.selection.sampler import select
+    from mmssr_plugin.core.taxonomy import resolve_capabilities
 
     began = time.perf_counter()
     capabilities = [cap.id for cap in resolve_capabilities(args.capabilities, dict(args.keyword))]
@@ -107,8 +107,8 @@ def _write_report(
     report_dir: Path, args: argparse.Namespace, pool: Any, scores: Any, result: Any, capabilities: list[str]
 ) -> Path:
     """Write report.html + report.json of the selection; returns the HTML path."""
-    from ..authors_format import AuthorsFormatError
-    from ..report.authors import write_authors_report
+    from mmssr_plugin.formats.authors.legacy import AuthorsFormatError
+    from mmssr_plugin.report.authors import write_authors_report
 
     config = {
         "method": "mmssr",

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import CommandError
+from mmssr_plugin.commands import CommandError
 
 HELP = "run the data_selection stage of a training YAML, then llamafactory-cli train on the subset"
 
@@ -34,13 +34,13 @@ def run(args: argparse.Namespace) -> int:
     """Select, then train (unless --select-only)."""
     import yaml
 
-    from ..llamafactory.config import DataSelectionError
-    from ..llamafactory.hook import load_config_args
-    from ..llamafactory.stage import apply_data_selection
-    from ..store import canonical_hash
+    from mmssr_plugin.llamafactory.config import DataSelectionError
+    from mmssr_plugin.llamafactory.hook import load_config_args
+    from mmssr_plugin.llamafactory.stage import apply_data_selection
+    from mmssr_plugin.utils.hashing import canonical_hash
 
     if args.help_config:
-        from ..llamafactory.config import help_text
+        from mmssr_plugin.llamafactory.config import help_text
 
         print("data_selection keys:\n" + help_text())
         return 0

@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .base import ScoringEngine, path_fingerprint
-from .style_parsing import StyleAnswer, parse_styles
+from mmssr_plugin.engines.base import ScoringEngine, path_fingerprint
+from mmssr_plugin.engines.style_parsing import StyleAnswer, parse_styles
 
 # name -> (module, class); modules import lazily.
 ENGINES: dict[str, tuple[str, str]] = {
-    "hf": (f"{__name__}.hf", "HfEngine"),
+    "hf": (f"{__name__}.hf.engine", "HfEngine"),
     "fake": (f"{__name__}.fake", "FakeEngine"),
 }
 

@@ -9,9 +9,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..samples import Sample
-from ..taxonomy import Capability
-from .style_parsing import StyleAnswer
+from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.core.taxonomy import Capability
+from mmssr_plugin.engines.style_parsing import StyleAnswer
 
 # Files at least this large are fingerprinted by size and three 1 MiB slices, not read whole.
 _FULL_HASH_LIMIT = 64 * 2**20

@@ -7,10 +7,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..samples import Sample
-from ..taxonomy import PROMPT_VERSION, STYLES, Capability
-from .base import ScoringEngine
-from .style_parsing import StyleAnswer, parse_styles
+from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.core.taxonomy import PROMPT_VERSION, STYLES, Capability
+from mmssr_plugin.engines.base import ScoringEngine
+from mmssr_plugin.engines.style_parsing import StyleAnswer, parse_styles
 
 FAKE_ENGINE_VERSION = "1"
 

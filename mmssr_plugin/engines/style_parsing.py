@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..taxonomy import STYLES
+from mmssr_plugin.core.taxonomy import STYLES
 
 # Trimmed from both ends of a piece besides whitespace: list brackets, quotes, a final period.
 _TRIM = " \t\r\n[]\"'`."

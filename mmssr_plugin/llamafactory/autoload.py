@@ -29,7 +29,7 @@ class _PatchingLoader(importlib.abc.Loader):
 
     def exec_module(self, module: Any) -> None:
         self._inner.exec_module(module)
-        from .hook import patch_module
+        from mmssr_plugin.llamafactory.hook import patch_module
 
         patch_module(module)
 
@@ -64,7 +64,7 @@ def install() -> bool:
         sys.meta_path.insert(0, LlamaFactoryHookFinder())
     already = [sys.modules[name] for name in TARGETS if name in sys.modules]
     if already:
-        from .hook import patch_module
+        from mmssr_plugin.llamafactory.hook import patch_module
 
         for module in already:
             patch_module(module)

@@ -10,10 +10,10 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..ranking import RANKINGS
-from ..scoring_config import BACKENDS, ScorerConfig
-from ..store import canonical_hash
-from ..taxonomy import resolve_capabilities
+from mmssr_plugin.selection.ranking import RANKINGS
+from mmssr_plugin.scoring.config import BACKENDS, ScorerConfig
+from mmssr_plugin.utils.hashing import canonical_hash
+from mmssr_plugin.core.taxonomy import resolve_capabilities
 
 METHODS = ("mmssr", "random")
 

@@ -58,8 +58,8 @@ def _wrap_read_args(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run_or_exit(args: dict[str, Any]) -> dict[str, Any]:
-    from .config import DataSelectionError
-    from .stage import apply_data_selection
+    from mmssr_plugin.llamafactory.config import DataSelectionError
+    from mmssr_plugin.llamafactory.stage import apply_data_selection
 
     try:
         return apply_data_selection(args)

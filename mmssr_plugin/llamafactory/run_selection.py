@@ -9,10 +9,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import __version__
-from ..samples import DatasetSpec, Sample, load_samples, summarize_problems
-from ..subsets import subset_name, write_subsets
-from .config import DataSelectionConfig, DataSelectionError
+from mmssr_plugin import __version__
+from mmssr_plugin.data.samples import DatasetSpec, Sample, load_samples, summarize_problems
+from mmssr_plugin.data.subsets import subset_name, write_subsets
+from mmssr_plugin.llamafactory.config import DataSelectionConfig, DataSelectionError
 
 
 def make_selection(
@@ -107,7 +107,7 @@ def _write_report(
     log: Callable[[str], None],
 ) -> Path | None:
     """Write the HTML + JSON report; a failure is logged, never fatal to training."""
-    from ..report import build_and_write_report
+    from mmssr_plugin.report import build_and_write_report
 
     try:
         html_path, _ = build_and_write_report(
@@ -122,9 +122,9 @@ def _write_report(
 def _select_mmssr(
     config: DataSelectionConfig, valid: list[Sample], cache_dir: Path, log: Callable[[str], None]
 ) -> dict[str, Any]:
-    from ..ranking import ranking_matrices
-    from ..scoring import run_scoring
-    from ..selection import StyleBins, select
+    from mmssr_plugin.selection.ranking import ranking_matrices
+    from mmssr_plugin.scoring.job import run_scoring
+    from mmssr_plugin.selection.sampler import StyleBins, select
 
     capabilities = config.capability_list()
     table, summary = run_scoring(
@@ -153,7 +153,7 @@ def _select_mmssr(
 
 
 def _select_random(config: DataSelectionConfig, valid: list[Sample]) -> dict[str, Any]:
-    from ..selection import resolve_budget
+    from mmssr_plugin.selection.sampler import resolve_budget
 
     budget = resolve_budget(config.budget, len(valid))
     take = min(budget, len(valid))

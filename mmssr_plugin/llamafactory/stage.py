@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..samples import DatasetError, load_dataset_info, resolve_dataset
-from ..store import canonical_hash
-from .config import DataSelectionConfig, DataSelectionError
+from mmssr_plugin.data.samples import DatasetError, load_dataset_info, resolve_dataset
+from mmssr_plugin.utils.hashing import canonical_hash
+from mmssr_plugin.llamafactory.config import DataSelectionConfig, DataSelectionError
 
 HUB_DATASET_DIRS = ("ONLINE",)
 
@@ -54,7 +54,7 @@ def apply_data_selection(
         if manifest is not None:
             log(f"[mmssr] reusing selection {manifest_path} ({manifest['subset_size']} samples)")
         else:
-            from .run_selection import make_selection
+            from mmssr_plugin.llamafactory.run_selection import make_selection
 
             started = time.monotonic()
             manifest = make_selection(config, specs, dataset_dir, media_dir, cache_dir, key, log)
@@ -111,7 +111,7 @@ def _selection_key(config: DataSelectionConfig, specs: list, media_dir: Path) ->
             files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
     scorer = None
     if config.method == "mmssr":
-        from ..engines import engine_identity
+        from mmssr_plugin.engines import engine_identity
 
         scorer = engine_identity(config.scorer())
     return canonical_hash(

@@ -4,8 +4,8 @@ Importing this package loads numpy only; matplotlib and PIL load when a report i
 ``report.authors`` (imported on demand: it needs pyarrow) reports selections from the authors' files.
 """
 
-from .build import build_and_write_report, report_data_from_manifest
-from .data import (
+from mmssr_plugin.report.build import build_and_write_report, report_data_from_manifest
+from mmssr_plugin.report.data import (
     ExampleRecord,
     PoolScores,
     PoolView,
@@ -13,7 +13,7 @@ from .data import (
     build_report_data,
     count_report_data,
 )
-from .writer import write_report
+from mmssr_plugin.report.writer import write_report
 
 __all__ = [
     "ExampleRecord",

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..authors_format import AuthorsScores, Pool, read_records, record_images
-from ..selection import SelectionResult
-from .data import (
+from mmssr_plugin.formats.authors.legacy import AuthorsScores, Pool, read_records, record_images
+from mmssr_plugin.selection.sampler import SelectionResult
+from mmssr_plugin.report.data import (
     DEFAULT_TOP_K,
     ExampleRecord,
     PoolScores,
@@ -23,7 +23,7 @@ from .data import (
     ReportData,
     count_report_data,
 )
-from .writer import write_report
+from mmssr_plugin.report.writer import write_report
 
 _TURN_ROLES = ("human", "gpt")
 

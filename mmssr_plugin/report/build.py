@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..samples import Sample, summarize_problems
-from ..selection import StyleBins
-from ..store import ScoreTable
-from .data import DEFAULT_TOP_K, ReportData, build_report_data
-from .writer import write_report
+from mmssr_plugin.data.samples import Sample, summarize_problems
+from mmssr_plugin.selection.sampler import StyleBins
+from mmssr_plugin.scoring.store import ScoreTable
+from mmssr_plugin.report.data import DEFAULT_TOP_K, ReportData, build_report_data
+from mmssr_plugin.report.writer import write_report
 
 
 def report_data_from_manifest(

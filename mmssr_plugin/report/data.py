@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from ..samples import Sample
-from ..scoring import failure_kind
-from ..selection import StyleBins
-from ..store import ScoreTable
-from ..taxonomy import STYLES
+from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.scoring.job import failure_kind
+from mmssr_plugin.selection.sampler import StyleBins
+from mmssr_plugin.scoring.store import ScoreTable
+from mmssr_plugin.core.taxonomy import STYLES
 
 REPORT_FORMAT = "mmssr-report/1"
 SCORE_LABELS = ("0", "1", "2", "3", "4", "5", "missing")

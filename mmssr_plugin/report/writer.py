@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from .data import ReportData
+from mmssr_plugin.report.data import ReportData
 
 HTML_NAME = "report.html"
 JSON_NAME = "report.json"
@@ -27,7 +27,7 @@ def write_report(out_dir: str | Path, data: ReportData) -> tuple[Path, Path]:
     Returns:
         ``(html_path, json_path)``.
     """
-    from .html import render_html
+    from mmssr_plugin.report.html import render_html
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

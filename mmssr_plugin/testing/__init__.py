@@ -3,6 +3,6 @@
 Importing this package is cheap; torch and transformers load only when a model is built.
 """
 
-from .tiny_vlm import DEFAULT_CACHE_ROOT_ENV, TINY_VLM_VERSION, build_tiny_qwen2vl, tiny_vlm_dir
+from mmssr_plugin.testing.tiny_vlm import DEFAULT_CACHE_ROOT_ENV, TINY_VLM_VERSION, build_tiny_qwen2vl, tiny_vlm_dir
 
 __all__ = ["DEFAULT_CACHE_ROOT_ENV", "TINY_VLM_VERSION", "build_tiny_qwen2vl", "tiny_vlm_dir"]

@@ -22,7 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from ..taxonomy import DEFAULT_CAPABILITIES, DIGITS, STYLE_QUERY, STYLES, SYSTEM_MESSAGE, Capability
+from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, DIGITS, STYLE_QUERY, STYLES, SYSTEM_MESSAGE, Capability
 
 # Bump when the built files change. The cache folder name also carries a hash of this file and of
 # the library versions that write the files, so a stale cache is never reused.

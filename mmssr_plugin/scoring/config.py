@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .digit_scores import DEFAULT_MIN_DIGIT_MASS
+from mmssr_plugin.scoring.digits import DEFAULT_MIN_DIGIT_MASS
 
 BACKENDS = ("hf", "fake")
 

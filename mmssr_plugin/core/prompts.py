@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .taxonomy import STYLE_QUERY, Capability
+from mmssr_plugin.core.taxonomy import STYLE_QUERY, Capability
 
 _HINT_PREFIXES = ("<image>\nHint:", "Hint:")
 # str.strip with this argument removes a *set of characters* from both ends, not a prefix:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .digit_scores import DigitScores
+from mmssr_plugin.scoring.digits import DigitScores
 
 RANKINGS = ("argmax", "expected")
 

@@ -38,9 +38,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from .samples import image_source_of
-from .selection import StyleBins
-from .taxonomy import STYLES
+from mmssr_plugin.data.samples import image_source_of
+from mmssr_plugin.selection.sampler import StyleBins
+from mmssr_plugin.core.taxonomy import STYLES
 
 CHUNK_CHARS = 8 * 2**20  # characters read per chunk when streaming the pool
 STYLE_FILE = "style.jsonl"

@@ -19,11 +19,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .samples import Sample
-from .scoring_config import ScorerConfig
-from .scoring_worker import write_samples
-from .store import ScoreStore, ScoreTable, canonical_hash, score_fingerprint
-from .taxonomy import Capability
+from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.scoring.config import ScorerConfig
+from mmssr_plugin.scoring.worker import write_samples
+from mmssr_plugin.scoring.store import ScoreStore, ScoreTable, score_fingerprint
+from mmssr_plugin.utils.hashing import canonical_hash
+from mmssr_plugin.core.taxonomy import Capability
 
 DEFAULT_SHARD_SIZE = 64
 
@@ -119,7 +120,7 @@ def run_scoring(
         progress: show a progress bar on stderr.
         log: where summary lines go.
     """
-    from .engines import engine_identity
+    from mmssr_plugin.engines import engine_identity
 
     started = time.monotonic()
     identity = engine_identity(scorer)
@@ -222,7 +223,7 @@ def _run_workers(
         log_path = jobs / f"worker-{index}.log"
         handle = open(log_path, "w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mmssr_plugin.scoring_worker", str(job_path), str(index)],
+            [sys.executable, "-m", "mmssr_plugin.scoring.worker", str(job_path), str(index)],
             env=env, stdout=handle, stderr=subprocess.STDOUT,
         )
         procs.append((proc, handle, log_path))

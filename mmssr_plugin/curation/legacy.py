@@ -15,7 +15,7 @@ Label file format (JSON lines, one object per sample; users may also write it by
                       "ocr": "optical character recognition",
                       "mycap": "reading analog clocks"}}
 
-- ``uid``: the sample's uid as :func:`mmssr_plugin.samples.load_samples` builds it,
+- ``uid``: the sample's uid as :func:`mmssr_plugin.data.samples.load_samples` builds it,
   ``"{dataset}:{row}:{hash of the raw row}"``; it decides which sample a label belongs to, so a
   label stops matching when its row changes. ``dataset`` and ``row`` are for people.
 - ``scores``: capability id -> integer 0..5 (how helpful the sample is for training that
@@ -24,7 +24,7 @@ Label file format (JSON lines, one object per sample; users may also write it by
   with exactly this keyword in its prompt, and selection must use the same one. Optional in
   hand-written files for built-in ids (their built-in keyword is then used); required for custom
   ids.
-- ``styles``: interaction styles from :data:`mmssr_plugin.taxonomy.STYLES`, canonical spelling,
+- ``styles``: interaction styles from :data:`mmssr_plugin.core.taxonomy.STYLES`, canonical spelling,
   in order. Optional (empty or absent) in hand-written files: then the sample adds no style
   example. Curated labels always have at least one.
 - ``teacher``: free text naming who labelled (provenance only).
@@ -57,9 +57,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .prompts import format_convs
-from .samples import Sample, load_samples
-from .taxonomy import DEFAULT_CAPABILITIES, STYLES, Capability
+from mmssr_plugin.core.prompts import format_convs
+from mmssr_plugin.data.samples import Sample, load_samples
+from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, STYLES, Capability
 
 # Reasons a teacher answer is invalid (each is retried, then recorded as the rejection reason).
 ANSWER_REASONS = ("not json", "bad shape", "missing capability", "bad score", "unknown style", "no style")

@@ -2,7 +2,7 @@
 
 For every labelled sample and every capability it was scored on, one conversation asks the
 capability query in exactly the text the scorer sees at selection time
-(:func:`mmssr_plugin.prompts.scorer_user_text`) and answers with the digit; one more asks the style
+(:func:`mmssr_plugin.core.prompts.scorer_user_text`) and answers with the digit; one more asks the style
 query and answers with the styles joined by ``", "``. The keyword in each query is the one recorded
 in the label file, so custom capabilities take part like built-in ones. All conversations of a
 sample go to the same split, chosen by a seeded hash of its uid.
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .curate import Label, read_labels
-from .prompts import scorer_user_text
-from .registry import update_registry
-from .samples import Sample, load_samples, validate_sample
-from .taxonomy import STYLE_QUERY, SYSTEM_MESSAGE, Capability
+from mmssr_plugin.curation.legacy import Label, read_labels
+from mmssr_plugin.core.prompts import scorer_user_text
+from mmssr_plugin.data.registry import update_registry
+from mmssr_plugin.data.samples import Sample, load_samples, validate_sample
+from mmssr_plugin.core.taxonomy import STYLE_QUERY, SYSTEM_MESSAGE, Capability
 
 SCORER_COLUMNS = {"messages": "messages", "images": "images", "system": "system"}
 SCORER_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}
@@ -155,7 +155,7 @@ def build_scorer_data(
     """Write ``<name>.json`` and ``<name>_val.json`` to ``output_dir`` and register both there.
 
     Args:
-        label_paths: label files (format: :mod:`mmssr_plugin.curate`); merged per uid.
+        label_paths: label files (format: :mod:`mmssr_plugin.curation.legacy`); merged per uid.
         dataset_dir: folder with the pool's ``dataset_info.json``.
         dataset: the labelled dataset name(s), comma-separated.
         output_dir: where the data files and their ``dataset_info.json`` go (created if missing).

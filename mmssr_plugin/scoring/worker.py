@@ -1,7 +1,7 @@
 """One scoring worker: loads the engine once and scores its share of the pending shards.
 
-Run as ``python -m mmssr_plugin.scoring_worker JOB.json WORKER_INDEX``; the job file is written by
-:mod:`mmssr_plugin.scoring`. Workers split the shards by index (shard i goes to worker i mod W), so
+Run as ``python -m mmssr_plugin.scoring.worker JOB.json WORKER_INDEX``; the job file is written by
+:mod:`mmssr_plugin.scoring.job`. Workers split the shards by index (shard i goes to worker i mod W), so
 they never touch the same shard.
 """
 
@@ -15,10 +15,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .samples import Sample
-from .scoring_config import ScorerConfig
-from .store import ScoreStore, Shard, ShardResult
-from .taxonomy import Capability
+from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.scoring.config import ScorerConfig
+from mmssr_plugin.scoring.store import ScoreStore, Shard, ShardResult
+from mmssr_plugin.core.taxonomy import Capability
 
 
 def write_samples(path: Path, samples: Sequence[Sample]) -> None:
@@ -42,7 +42,7 @@ def read_samples(path: Path) -> list[Sample]:
 
 def build_engine(config: ScorerConfig) -> Any:
     """Construct the configured scoring engine (loads the model for the hf backend)."""
-    from .engines import get_engine
+    from mmssr_plugin.engines import get_engine
 
     return get_engine(config)
 
@@ -121,7 +121,7 @@ def run_worker(
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        print("usage: python -m mmssr_plugin.scoring_worker JOB.json WORKER_INDEX", file=sys.stderr)
+        print("usage: python -m mmssr_plugin.scoring.worker JOB.json WORKER_INDEX", file=sys.stderr)
         return 2
     job = json.loads(Path(args[0]).read_text())
     run_worker(job, int(args[1]))

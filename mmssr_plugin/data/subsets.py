@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .registry import register_entries
-from .samples import DatasetSpec, read_raw_rows
+from mmssr_plugin.data.registry import register_entries
+from mmssr_plugin.data.samples import DatasetSpec, read_raw_rows
 
 # Keys of a source entry that do not describe the subset file.
 _SOURCE_ONLY_KEYS = (

@@ -19,16 +19,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .digit_scores import DigitScores, summarize_digits
-from .taxonomy import PROMPT_VERSION, Capability
+from mmssr_plugin.utils.hashing import canonical_hash
+from mmssr_plugin.scoring.digits import DigitScores, summarize_digits
+from mmssr_plugin.core.taxonomy import PROMPT_VERSION, Capability
 
 SHARD_GLOB = "shard-*.parquet"
-
-
-def canonical_hash(payload: Any, length: int = 16) -> str:
-    """Hex sha256 of the canonical JSON form of ``payload`` (sorted keys), truncated."""
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
 @dataclass(frozen=True)

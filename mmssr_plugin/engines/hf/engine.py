@@ -17,11 +17,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..prompts import all_queries, scorer_user_text
-from ..samples import Sample
-from ..taxonomy import DIGITS, PROMPT_VERSION, STYLE_QUERY, SYSTEM_MESSAGE, Capability
-from .base import ScoringEngine, path_fingerprint
-from .style_parsing import StyleAnswer, parse_styles
+from mmssr_plugin.core.prompts import all_queries, scorer_user_text
+from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.core.taxonomy import DIGITS, PROMPT_VERSION, STYLE_QUERY, SYSTEM_MESSAGE, Capability
+from mmssr_plugin.engines.base import ScoringEngine, path_fingerprint
+from mmssr_plugin.engines.style_parsing import StyleAnswer, parse_styles
 
 HF_ENGINE_VERSION = "1"
 DEFAULT_MAX_STYLE_TOKENS = 48
@@ -49,7 +49,7 @@ class _LoadedVLM:
         from llamafactory.hparams import get_infer_args
         from llamafactory.model import load_model, load_tokenizer
 
-        from .kv_branching import PrefixBrancher
+        from mmssr_plugin.engines.hf.kv_branching import PrefixBrancher
 
         args: dict[str, Any] = {
             "model_name_or_path": model_name_or_path,

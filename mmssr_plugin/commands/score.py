@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from mmssr_plugin.core.taxonomy import resolve_capabilities
     from mmssr_plugin.data.load import load_pool_file, load_samples
     from mmssr_plugin.data.sample import DatasetError
-    from mmssr_plugin.scoring.config import ScorerConfig
+    from mmssr_plugin.scoring.config import JobConfig, ScorerConfig
     from mmssr_plugin.scoring.job import ScoringError, run_scoring
     from mmssr_plugin.utils.logs import show_logs
 
@@ -67,12 +67,19 @@ def run(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         raise CommandError(str(exc)) from None
     try:
+        job = JobConfig(**{f.name: getattr(args, f.name) for f in fields(JobConfig)})
+    except ValueError as exc:
+        raise CommandError(
+            str(exc).replace("ray_address", "--ray-address").replace("executor: ray", "--executor ray")
+        ) from None
+    try:
         _, summary = run_scoring(
             samples, scorer, capabilities, args.cache_dir or default_cache,
-            workers=args.workers, shard_size=args.shard_size, progress=not args.no_progress,
+            progress=not args.no_progress, job=job,
         )
     except ScoringError as exc:
-        raise CommandError(str(exc).splitlines()[0] + " (see the worker log)") from None
+        hint = " (see the worker log)" if job.executor == "local" else ""
+        raise CommandError(str(exc).splitlines()[0] + hint) from None
     for line in summary.lines():
         print(line)
     return 0

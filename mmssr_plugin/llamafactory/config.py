@@ -69,7 +69,7 @@ _PARTS: dict[str, type] = {
 # The keys after the scorer's, in the order users see them (help, errors, the recorded block).
 _STAGE_KEY_ORDER = (
     "method", "budget", "capabilities", "capability_keywords", "threshold", "ranking", "workers",
-    "shard_size", "source_column", "seed", "cache_dir", "output_dir", "report",
+    "shard_size", "executor", "ray_address", "source_column", "seed", "cache_dir", "output_dir", "report",
 )
 
 
@@ -128,7 +128,7 @@ class DataSelectionConfig:
 
 def _parse(block: dict[str, Any]) -> DataSelectionConfig:
     """Check the filled-in block key by key (first problem wins) and build the parts."""
-    for name in ("method", "ranking", "backend"):
+    for name in ("method", "ranking", "backend", "executor"):
         choices = BLOCK_FIELDS[name][1].metadata["choices"]
         if block[name] not in choices:
             raise DataSelectionError(
@@ -155,9 +155,15 @@ def _parse(block: dict[str, Any]) -> DataSelectionConfig:
     workers = block["workers"]
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise DataSelectionError("data_selection.workers must be an integer >= 1")
+    address = block["ray_address"]
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise DataSelectionError("data_selection.ray_address must be auto or HOST:PORT")
+    try:
+        job = JobConfig(**parts["job"])
+    except ValueError as exc:
+        raise DataSelectionError(f"data_selection: {exc}") from None
     return DataSelectionConfig(
-        scorer=scorer, selection=selection, job=JobConfig(**parts["job"]),
-        output=OutputConfig(**parts["output"]),
+        scorer=scorer, selection=selection, job=job, output=OutputConfig(**parts["output"]),
     )
 
 

@@ -130,8 +130,7 @@ def _pick(
 
     capabilities = selection.capability_list
     table, summary = run_scoring(
-        valid, config.scorer, capabilities, cache_dir, workers=config.job.workers,
-        shard_size=config.job.shard_size, identity=identity,
+        valid, config.scorer, capabilities, cache_dir, identity=identity, job=config.job,
     )
     for line in summary.lines():
         logger.info(line)

@@ -11,6 +11,7 @@ from dataclasses import InitVar, asdict, dataclass, field, fields
 from typing import Any
 
 BACKENDS = ("hf", "fake")
+EXECUTORS = ("local", "ray")
 # Below this probability mass on "0".."5" the scorer did not answer with a digit.
 DEFAULT_MIN_DIGIT_MASS = 0.5
 DEFAULT_SHARD_SIZE = 64
@@ -84,11 +85,34 @@ class ScorerConfig:
 
 @dataclass(frozen=True)
 class JobConfig:
-    """How a scoring job runs: worker processes and the shard size (the unit of resumption)."""
+    """How a scoring job runs: where (executor), how many workers, and the shard size (the unit of
+    resumption)."""
 
     workers: int | None = field(
-        default=None, metadata={"help": "CPU scoring processes (GPUs: one per visible GPU)."}
+        default=None,
+        metadata={"help": "CPU scoring workers (with GPUs: one per GPU of the machine or cluster)."},
     )
     shard_size: int = field(
         default=DEFAULT_SHARD_SIZE, metadata={"help": "Samples per resumable score shard."}
     )
+    executor: str = field(
+        default="local",
+        metadata={
+            "help": "Where scoring runs: local (worker processes on this machine) or ray "
+                    "(an actor pool on a Ray cluster, through Ray Data).",
+            "choices": EXECUTORS,
+        },
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "Ray cluster to join with the ray executor: auto (RAY_ADDRESS or the cluster "
+                    "of `ray start`) or HOST:PORT; unset starts a private local Ray instance.",
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {self.executor!r}")
+        if self.ray_address is not None and self.executor != "ray":
+            raise ValueError("ray_address is used by the ray executor only; set executor: ray")

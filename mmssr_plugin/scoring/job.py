@@ -1,7 +1,7 @@
-"""A scoring job: open the fingerprinted store, plan the shards, score the pending ones in worker
-processes and read the table back with its summary.
+"""A scoring job: open the fingerprinted store, plan the shards, score the pending ones with the
+configured executor and read the table back with its summary.
 
-The parent process never imports torch (see :mod:`mmssr_plugin.scoring.processes`).
+The parent process never imports torch (see :mod:`mmssr_plugin.scoring.executors`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any, Sequence
 
 from mmssr_plugin.core.taxonomy import Capability
 from mmssr_plugin.data.sample import Sample
-from mmssr_plugin.scoring.config import DEFAULT_SHARD_SIZE, ScorerConfig
+from mmssr_plugin.scoring.config import DEFAULT_SHARD_SIZE, JobConfig, ScorerConfig
+from mmssr_plugin.scoring.executors import Execution, ScoringError, ScoringPlan, execute
+from mmssr_plugin.scoring.executors.local import visible_gpus
 from mmssr_plugin.scoring.failures import failure_kind
-from mmssr_plugin.scoring.processes import ScoringError, run_workers, visible_gpus
 from mmssr_plugin.scoring.store import ScoreStore, ScoreTable, score_fingerprint
 from mmssr_plugin.scoring.summary import ScoringSummary, summarize
 
@@ -36,6 +37,7 @@ def run_scoring(
     shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = True,
     identity: dict[str, Any] | None = None,
+    job: JobConfig | None = None,
 ) -> tuple[ScoreTable, ScoringSummary]:
     """Score ``samples`` (reusing every finished shard in the store) and return the table.
 
@@ -43,13 +45,17 @@ def run_scoring(
         samples: the pool, in pool order (invalid samples are recorded as failures).
         scorer: engine configuration.
         capabilities: capabilities to score, in order.
-        cache_dir: root of the score stores (``<cache_dir>/scores/<fingerprint>``).
+        cache_dir: root of the score stores (``<cache_dir>/scores/<fingerprint>``); with the ray
+            executor it must be on a filesystem every node of the cluster shares.
         workers: worker processes on CPU (default 1); with GPUs visible, one per GPU.
         shard_size: samples per shard (the unit of resumption).
         progress: show a progress bar on stderr.
         identity: the scorer's engine identity when the caller already computed it.
+        job: the whole job configuration (executor, Ray address); when given, its ``workers`` and
+            ``shard_size`` replace the two arguments above.
     """
     started = time.monotonic()
+    job = job or JobConfig(workers=workers, shard_size=shard_size)
     if identity is None:
         from mmssr_plugin.engines import engine_identity
 
@@ -61,21 +67,19 @@ def run_scoring(
     uids = [s.uid for s in samples]
     if len(set(uids)) != len(uids):
         raise ValueError("sample uids are not unique; the pool has duplicate rows under one id")
-    shards = store.plan(uids, shard_size)
+    shards = store.plan(uids, job.shard_size)
     done = store.done()
-    pending = [s for s in shards if s.id not in done]
-    pending_samples = sum(s.stop - s.start for s in pending)
-    gpus = visible_gpus() if scorer.backend == "hf" else []
-    n_workers = max(1, min(len(gpus) if gpus else (workers or 1), len(pending) or 1))
-    if pending:
+    plan = ScoringPlan(store, scorer, list(capabilities), samples, shards,
+                       [s for s in shards if s.id not in done], progress)
+    ran = Execution(0)
+    if plan.pending:
         logger.info(
-            f"scoring {pending_samples} of {len(samples)} samples "
-            f"({len(shards) - len(pending)} of {len(shards)} shards reused) with "
-            f"{n_workers} worker(s) on {'GPU ' + ','.join(gpus) if gpus else 'CPU'}"
+            f"scoring {plan.pending_samples} of {len(samples)} samples "
+            f"({len(shards) - len(plan.pending)} of {len(shards)} shards reused) "
+            f"with the {job.executor} executor"
         )
-        run_workers(store, scorer, capabilities, samples, shards, n_workers, gpus, progress,
-                    pending_samples)
+        ran = execute(plan, job)
     table = store.read(uids)
-    summary = summarize(table, store, pending_samples, time.monotonic() - started, n_workers,
-                        [f"cuda:{g}" for g in gpus])
+    summary = summarize(table, store, plan.pending_samples, time.monotonic() - started,
+                        ran.workers, ran.devices)
     return table, summary

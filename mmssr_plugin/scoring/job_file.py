@@ -1,17 +1,22 @@
-"""The files a scoring job hands its worker processes: the job description and the samples."""
+"""The files a scoring job hands its workers: the job description and the samples (JSON lines, with
+the byte offset of every line so a worker can read just its shards)."""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
+
+import numpy as np
 
 from mmssr_plugin.core.taxonomy import Capability
 from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.scoring.config import ScorerConfig
 from mmssr_plugin.scoring.store import Shard
 from mmssr_plugin.utils.files import atomic_write, atomic_write_json
+from mmssr_plugin.utils.hashing import canonical_hash
 
 
 @dataclass(frozen=True)
@@ -61,20 +66,55 @@ class WorkerJob:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def write_samples(path: Path, samples: Sequence[Sample]) -> None:
-    """Write samples as JSON lines for worker processes (atomically)."""
-    with atomic_write(path) as handle:
-        for sample in samples:
-            handle.write(json.dumps(asdict(sample), ensure_ascii=False) + "\n")
+def worker_threads(n_workers: int) -> int:
+    """Torch threads of one worker: ``OMP_NUM_THREADS`` when set, else the CPUs split evenly.
+
+    Local and Ray workers use the same count: a different one changes float rounding.
+    """
+    declared = os.environ.get("OMP_NUM_THREADS", "")
+    if declared.isdigit() and int(declared) > 0:
+        return int(declared)
+    return max(1, (os.cpu_count() or 1) // max(1, n_workers))
 
 
-def read_samples(path: Path) -> list[Sample]:
-    """Read samples written by :func:`write_samples`."""
+def prepare_samples(jobs_dir: Path, samples: Sequence[Sample]) -> tuple[Path, np.ndarray]:
+    """The pool's samples file in ``jobs_dir`` (written once per pool) and its line offsets.
+
+    Returns:
+        the file and ``int64 [N + 1]`` byte offsets: sample ``i`` is bytes ``[o[i], o[i + 1])``.
+    """
+    key = canonical_hash([s.uid for s in samples])
+    path = jobs_dir / f"samples-{key}.jsonl"
+    index = jobs_dir / f"samples-{key}.offsets.npy"
+    if not (path.exists() and index.exists()):
+        offsets = write_samples(path, samples)
+        with atomic_write(index, "wb") as handle:
+            np.save(handle, offsets)
+    return path, np.load(index)
+
+
+def write_samples(path: Path, samples: Sequence[Sample]) -> np.ndarray:
+    """Write samples as JSON lines for workers (atomically); returns the line offsets."""
+    offsets = np.zeros(len(samples) + 1, dtype=np.int64)
+    with atomic_write(path, "wb") as handle:
+        for i, sample in enumerate(samples):
+            line = (json.dumps(asdict(sample), ensure_ascii=False) + "\n").encode("utf-8")
+            handle.write(line)
+            offsets[i + 1] = offsets[i] + len(line)
+    return offsets
+
+
+def read_samples(path: Path, begin: int = 0, end: int | None = None) -> list[Sample]:
+    """Read samples written by :func:`write_samples` (the lines in bytes ``[begin, end)``)."""
     samples = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            for key in ("turns", "images", "problems"):
-                row[key] = tuple(row[key])
-            samples.append(Sample(**row))
+    with open(path, "rb") as handle:
+        handle.seek(begin)
+        data = handle.read() if end is None else handle.read(end - begin)
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        row = json.loads(line)
+        for key in ("turns", "images", "problems"):
+            row[key] = tuple(row[key])
+        samples.append(Sample(**row))
     return samples

@@ -1,7 +1,7 @@
 """One scoring worker: loads the engine once and scores its share of the pending shards.
 
 Run as ``python -m mmssr_plugin.scoring.worker JOB.json WORKER_INDEX``; the job file is written by
-:mod:`mmssr_plugin.scoring.processes`. Workers split the shards by index (shard i goes to worker
+:mod:`mmssr_plugin.scoring.executors.local`. Workers split the shards by index (shard i goes to worker
 i mod W), so they never touch the same shard.
 """
 

@@ -1,12 +1,13 @@
-"""Worker processes of a scoring job: which GPUs are visible, starting the workers, and waiting for
-them while a progress bar counts finished shards.
+"""The local executor: worker processes on this machine (one per visible GPU, or a configurable
+number on CPU), started and waited for while a progress bar counts finished shards.
 
-The parent process never imports torch: every model lives in worker processes (one per visible
-GPU, or a configurable number on CPU), so a long-lived launcher keeps no accelerator memory.
+The parent process never imports torch: every model lives in worker processes, so a long-lived
+launcher keeps no accelerator memory.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -14,18 +15,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
-from mmssr_plugin.core.taxonomy import Capability
-from mmssr_plugin.data.sample import Sample
-from mmssr_plugin.scoring.config import ScorerConfig
-from mmssr_plugin.scoring.job_file import WorkerJob, write_samples
+from mmssr_plugin.scoring.config import JobConfig
+from mmssr_plugin.scoring.executors import Execution, ScoringError, ScoringPlan
+from mmssr_plugin.scoring.executors.progress import ShardProgress
+from mmssr_plugin.scoring.job_file import WorkerJob, prepare_samples, worker_threads
 from mmssr_plugin.scoring.store import ScoreStore, Shard
-from mmssr_plugin.utils.hashing import canonical_hash
 
-
-class ScoringError(RuntimeError):
-    """A worker process failed; the message carries the end of its output."""
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,44 +49,34 @@ def visible_gpus() -> list[str]:
     return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
 
 
-def run_workers(
-    store: ScoreStore,
-    scorer: ScorerConfig,
-    capabilities: Sequence[Capability],
-    samples: Sequence[Sample],
-    shards: list[Shard],
-    n_workers: int,
-    gpus: list[str],
-    progress: bool,
-    pending_samples: int,
-) -> None:
-    """Write the job files, start ``n_workers`` worker processes and wait for all of them.
+def run_locally(plan: ScoringPlan, job: JobConfig) -> Execution:
+    """Score the pending shards in worker processes (one per visible GPU for the hf backend).
 
     Raises:
         ScoringError: a worker exited with an error (the others are stopped; finished shards stay).
     """
-    jobs = store.path / "jobs"
+    gpus = visible_gpus() if plan.scorer.backend == "hf" else []
+    n_workers = max(1, min(len(gpus) if gpus else (job.workers or 1), len(plan.pending) or 1))
+    logger.info(f"{n_workers} local worker(s) on {'GPU ' + ','.join(gpus) if gpus else 'CPU'}")
+    jobs = plan.store.path / "jobs"
     jobs.mkdir(exist_ok=True)
-    key = canonical_hash([s.uid for s in samples])
-    samples_path = jobs / f"samples-{key}.jsonl"
-    if not samples_path.exists():
-        write_samples(samples_path, samples)
-    job = WorkerJob(
-        scorer=scorer,
-        capabilities=list(capabilities),
-        store_root=store.path.parent,
-        fingerprint=store.fingerprint,
+    samples_path, _ = prepare_samples(jobs, plan.samples)
+    worker_job = WorkerJob(
+        scorer=plan.scorer,
+        capabilities=list(plan.capabilities),
+        store_root=plan.store.path.parent,
+        fingerprint=plan.store.fingerprint,
         samples=samples_path,
-        shards=shards,
+        shards=plan.shards,
         workers=n_workers,
     )
-    job_path = jobs / f"job-{key}-{n_workers}.json"
-    job.write(job_path)
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    job_path = jobs / f"job-{samples_path.stem[len('samples-'):]}-{n_workers}.json"
+    worker_job.write(job_path)
+    threads = worker_threads(n_workers)
     workers = []
     for index in range(n_workers):
         env = dict(os.environ)
-        env.setdefault("OMP_NUM_THREADS", str(threads))
+        env["OMP_NUM_THREADS"] = str(threads)
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[index]
@@ -99,29 +87,24 @@ def run_workers(
             env=env, stdout=handle, stderr=subprocess.STDOUT,
         )
         workers.append(_Worker(process, handle, log_path))
-    _wait_with_progress(store, shards, workers, progress, pending_samples)
+    _wait_with_progress(plan.store, plan.shards, workers, plan.progress, plan.pending_samples,
+                        len(plan.pending))
+    return Execution(n_workers, [f"cuda:{g}" for g in gpus])
 
 
 def _wait_with_progress(
     store: ScoreStore, shards: list[Shard], workers: list[_Worker], progress: bool,
-    pending_samples: int,
+    pending_samples: int, pending_shards: int,
 ) -> None:
     """Poll the workers and the store; the progress bar (on stderr) counts finished samples."""
-    from tqdm import tqdm
-
     sizes = {s.id: s.stop - s.start for s in shards}
     initial = set(store.done())
-    interactive = sys.stderr.isatty()
-    bar = tqdm(total=pending_samples, unit="sample", disable=not progress, dynamic_ncols=True,
-               desc="scoring", file=sys.stderr, mininterval=0.5 if interactive else 10.0)
-    shown = 0
+    bar = ShardProgress(pending_samples, pending_shards, progress)
     try:
         while True:
             finished = all(w.process.poll() is not None for w in workers)
-            now_done = sum(sizes.get(i, 0) for i in store.done() - initial)
-            if now_done > shown:
-                bar.update(now_done - shown)
-                shown = now_done
+            new = store.done() - initial
+            bar.advance_to(sum(sizes.get(i, 0) for i in new), len(new))
             failed = [w for w in workers if w.process.poll() not in (None, 0)]
             if failed:
                 for worker in workers:

@@ -195,3 +195,20 @@ def test_a_store_not_visible_from_a_node_is_refused_with_one_line(ray_cluster, t
 def test_ray_address_needs_the_ray_executor():
     with pytest.raises(ValueError, match="ray_address is used by the ray executor only"):
         JobConfig(ray_address="auto")
+
+
+def test_the_yaml_block_and_the_score_command_take_the_executor():
+    from mmssr_plugin.cli import build_parser
+    from mmssr_plugin.llamafactory.config import DataSelectionConfig, DataSelectionError
+
+    block = {"method": "mmssr", "backend": "fake", "budget": 0.3}
+    config = DataSelectionConfig.from_dict({**block, "executor": "ray", "ray_address": "auto"})
+    assert (config.job.executor, config.job.ray_address) == ("ray", "auto")
+    assert DataSelectionConfig.from_dict(block).job.executor == "local"
+    with pytest.raises(DataSelectionError, match="data_selection.executor must be one of"):
+        DataSelectionConfig.from_dict({**block, "executor": "spark"})
+    with pytest.raises(DataSelectionError, match="ray_address is used by the ray executor only"):
+        DataSelectionConfig.from_dict({**block, "ray_address": "auto"})
+    args = build_parser().parse_args(["score", "--pool", "p.json", "--backend", "fake",
+                                      "--executor", "ray", "--ray-address", "auto"])
+    assert (args.executor, args.ray_address) == ("ray", "auto")

@@ -85,6 +85,7 @@ def make_selection(
         "datasets": [s.name for s in specs],
         "scorer_fingerprint": outcome.get("fingerprint"),
         "score_store": outcome.get("store"),
+        "scorer_evaluation": outcome.get("evaluation"),
         "selected_uids": [valid[i].uid for i in chosen],
         "parts": [
             {"source": p.source, "name": p.name, "path": str(p.path.resolve()), "rows": p.rows}
@@ -125,8 +126,12 @@ def _select_mmssr(
     from mmssr_plugin.selection.ranking import ranking_matrices
     from mmssr_plugin.scoring.job import run_scoring
     from mmssr_plugin.selection.sampler import StyleBins, select
+    from mmssr_plugin.evaluation.records import find_scorer_evaluation, low_digit_warning, report_link
 
     capabilities = config.capability_list()
+    evaluation = find_scorer_evaluation(cache_dir, config.scorer())
+    if warning := low_digit_warning(evaluation):
+        log(f"[mmssr] warning: {warning}")
     table, summary = run_scoring(
         valid, config.scorer(), capabilities, cache_dir,
         workers=config.workers, shard_size=config.shard_size, log=log,
@@ -149,6 +154,7 @@ def _select_mmssr(
         "scores": scores,
         "capabilities": [c.id for c in capabilities],
         "bins": bins,
+        "evaluation": report_link(evaluation),
     }
 
 

@@ -53,7 +53,7 @@ def report_data_from_manifest(
     capabilities = None
     if table is not None and per_capability:
         capabilities = [cap for cap in per_capability if cap in table.capabilities]
-    return build_report_data(
+    data = build_report_data(
         pool,
         [position[uid] for uid in uids],
         budget=int(manifest["budget"]),
@@ -70,6 +70,8 @@ def report_data_from_manifest(
         key=manifest.get("key"),
         top_k=top_k,
     )
+    data.scorer_evaluation = manifest.get("scorer_evaluation")
+    return data
 
 
 def build_and_write_report(

@@ -56,6 +56,8 @@ class ReportData:
             style x source matrix of the largest sources.
         sources: image sources with pool and subset counts, largest pool first.
         examples: capability -> ``{"top": [...], "bottom": [...]}`` scored pool examples.
+        scorer_evaluation: the scorer's last evaluation against held-out teacher labels (page,
+            headline figures), when one exists for the same scorer identity.
     """
 
     title: str
@@ -71,6 +73,7 @@ class ReportData:
     sources: dict[str, Any] = field(default_factory=dict)
     examples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     format: str = REPORT_FORMAT
+    scorer_evaluation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A deep copy as plain dicts and lists."""

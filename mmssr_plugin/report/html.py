@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import Callable, Iterable, Sequence
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from mmssr_plugin.report.data import ReportData
@@ -291,7 +292,11 @@ def _configuration(d: dict[str, Any]) -> str:
 def _fingerprint(d: dict[str, Any]) -> str:
     if d["scorer_fingerprint"] is None:
         return '<p class="note">No scorer (random method).</p>'
-    return _json_block(d["scorer_fingerprint"])
+    evaluation = d.get("scorer_evaluation")
+    link = "" if not evaluation else (
+        f'<p>Evaluation of this scorer against held-out teacher labels: <a href="'
+        f'{escape(Path(evaluation["page"]).as_uri())}">{escape(evaluation["page"])}</a></p>')
+    return link + _json_block(d["scorer_fingerprint"])
 
 
 _RENDERERS: tuple[Callable[[dict[str, Any]], str], ...] = (

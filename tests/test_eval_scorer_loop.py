@@ -1,0 +1,81 @@
+"""The tiny custom-capability loop end to end, ending with the scorer's evaluation: curate against
+a local teacher -> build-scorer-data -> LoRA train -> eval-scorer (base vs base + adapter) -> the
+selection stage finds the evaluation by the scorer's identity."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_curate import CAPS_ARG, DEMO, MYCAP, FakeTeacher, demo_caps, mmssr
+
+from mmssr_plugin.data.samples import load_samples
+from mmssr_plugin.evaluation.records import find_scorer_evaluation, low_digit_warning, report_link
+from mmssr_plugin.llamafactory.config import DataSelectionConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def train_tiny_scorer(tiny_model: Path, data: Path, adapter: Path, cwd: Path) -> None:
+    """LoRA-train the tiny scorer on ``data`` with the CPU recipe, as a user would."""
+    command = [
+        sys.executable, "-m", "llamafactory.cli", "train", str(ROOT / "recipes/scorer/tiny_cpu_lora_scorer.yaml"),
+        f"model_name_or_path={tiny_model}", f"dataset_dir={data}", f"output_dir={adapter}",
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_labels_to_evaluated_scorer(tmp_path, tiny_model, demo_data):
+    labels = tmp_path / "labels.jsonl"
+    with FakeTeacher(load_samples(demo_data, DEMO), demo_caps()) as teacher:
+        status, _, err = mmssr(
+            "curate", "--dataset-dir", demo_data, "--dataset", DEMO, "--num-samples", "16", "--seed", "7",
+            "--capabilities", CAPS_ARG, "--keyword", f"{MYCAP[0]}={MYCAP[1]}", "--base-url", teacher.url,
+            "--model", "fake-teacher", "--output", labels, "--concurrency", "4",
+        )
+    assert status == 0, err
+    data = tmp_path / "scorer_data"
+    status, _, err = mmssr("build-scorer-data", "--labels", labels, "--dataset-dir", demo_data, "--dataset", DEMO,
+                           "--output-dir", data, "--val-ratio", "0.25")
+    assert status == 0, err
+    val_samples = len(json.loads((data / "mmssr_scorer_train_val.json").read_text())) // 4  # 3 caps + style
+    adapter = tmp_path / "adapter"
+    train_tiny_scorer(tiny_model, data, adapter, tmp_path)
+
+    status, _, err = mmssr(
+        "eval-scorer", "--val-split", data, "--scorer", f"name=base,model={tiny_model}",
+        "--scorer", f"name=tuned,model={tiny_model},adapter={adapter}", "--output-dir", tmp_path / "eval",
+    )
+    assert status == 0, err
+    document = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert document["held_out"]["samples"] == val_samples == 4
+    assert [c["id"] for c in document["capabilities"]] == ["spatial", "ocr", MYCAP[0]]
+    base, tuned = document["scorers"]
+    assert (base["name"], tuned["name"]) == ("base", "tuned")
+    assert base["identity"]["adapter"] is None and tuned["identity"]["adapter"]["sha256"]
+    for scorer in (base, tuned):
+        assert scorer["overall"]["samples"] == 3 * val_samples
+        for figures in scorer["capabilities"].values():
+            assert figures["samples"] == val_samples == figures["answered"] + figures["non_digit"]
+    assert base["overall"]["mean_digit_mass"] != tuned["overall"]["mean_digit_mass"]
+
+    # Five LoRA steps on the tiny random model move its mass from the digits to <|im_end|>: the
+    # evaluation shows it, and the selection stage finds the record by the scorer's identity.
+    assert base["overall"]["non_digit_share"] < 0.5 < tuned["overall"]["non_digit_share"]
+    cache = demo_data / ".mmssr_cache"
+    config = DataSelectionConfig.from_dict({
+        "model_name_or_path": str(tiny_model), "capabilities": ["spatial", "ocr", MYCAP[0]],
+        "capability_keywords": dict([MYCAP]), "adapter_name_or_path": str(adapter)})
+    assert report_link(find_scorer_evaluation(cache, config.scorer()))["name"] == "tuned"
+    warning = low_digit_warning(find_scorer_evaluation(cache, config.scorer()))
+    assert warning and "(tuned)" in warning and str((tmp_path / "eval" / "evaluation.html").resolve()) in warning
+    config.adapter_name_or_path = None
+    base_record = find_scorer_evaluation(cache, config.scorer())
+    assert base_record["name"] == "base" and low_digit_warning(base_record) is None

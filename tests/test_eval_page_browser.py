@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from test_curate import mmssr
 from test_eval_scorer import DEMO, FAKE, write_labels
-from test_report_browser import _body_data, _chromium, _console_lines, _probed
-from test_report_browser import pytestmark  # noqa: F401 -- skipped where chromium is absent
+from test_report_browser import (
+    _body_data,
+    _chromium,
+    _console_lines,
+    _probed,
+    pytestmark,  # noqa: F401 -- skipped where chromium is absent
+)
 
 
 def test_evaluation_page_renders(tmp_path, demo_data):

@@ -84,7 +84,7 @@ def test_capability_subset_and_records(tmp_path, demo_data):
     ("bad scorer", "unknown scorer key 'modle'"),
     ("same names", "two scorers are named fake"),
     ("hf without model", "the hf backend needs model_name_or_path"),
-    ("no val split", "does not exist: is"),
+    ("no val split", "dataset_info.json not found"),
 ])
 def test_bad_input_is_one_line(tmp_path, demo_data, case, message):
     labels = tmp_path / "labels.jsonl"

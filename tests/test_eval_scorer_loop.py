@@ -5,10 +5,6 @@ selection stage finds the evaluation by the scorer's identity."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from test_curate import CAPS_ARG, DEMO, MYCAP, FakeTeacher, demo_caps, mmssr
@@ -17,22 +13,10 @@ from mmssr_plugin.data.samples import load_samples
 from mmssr_plugin.evaluation.records import find_scorer_evaluation, low_digit_warning, report_link
 from mmssr_plugin.llamafactory.config import DataSelectionConfig
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def train_tiny_scorer(tiny_model: Path, data: Path, adapter: Path, cwd: Path) -> None:
-    """LoRA-train the tiny scorer on ``data`` with the CPU recipe, as a user would."""
-    command = [
-        sys.executable, "-m", "llamafactory.cli", "train", str(ROOT / "recipes/scorer/tiny_cpu_lora_scorer.yaml"),
-        f"model_name_or_path={tiny_model}", f"dataset_dir={data}", f"output_dir={adapter}",
-    ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
-def test_labels_to_evaluated_scorer(tmp_path, tiny_model, demo_data):
+def test_labels_to_evaluated_scorer(tmp_path, tiny_model, demo_data, train_tiny_scorer):
     labels = tmp_path / "labels.jsonl"
     with FakeTeacher(load_samples(demo_data, DEMO), demo_caps()) as teacher:
         status, _, err = mmssr(
@@ -47,7 +31,7 @@ def test_labels_to_evaluated_scorer(tmp_path, tiny_model, demo_data):
     assert status == 0, err
     val_samples = len(json.loads((data / "mmssr_scorer_train_val.json").read_text())) // 4  # 3 caps + style
     adapter = tmp_path / "adapter"
-    train_tiny_scorer(tiny_model, data, adapter, tmp_path)
+    train_tiny_scorer(data, adapter)
 
     status, _, err = mmssr(
         "eval-scorer", "--val-split", data, "--scorer", f"name=base,model={tiny_model}",

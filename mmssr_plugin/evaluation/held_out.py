@@ -27,7 +27,7 @@ from mmssr_plugin.curation.scorer_data import (
     merge_labels,
     scorer_conversations,
 )
-from mmssr_plugin.data.samples import DATA_CONFIG, Sample, load_samples
+from mmssr_plugin.data.samples import DATA_CONFIG, Sample, load_dataset_info, load_samples
 
 
 class HeldOutError(ValueError):
@@ -182,29 +182,22 @@ def _provenance(
 
 
 def _registry_entry(data_dir: Path, entry_name: str) -> dict[str, Any]:
-    registry_path = data_dir / DATA_CONFIG
-    if not registry_path.is_file():
-        raise HeldOutError(f"{registry_path} does not exist: is {data_dir} the scorer data folder?")
-    try:
-        registry = json.loads(registry_path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise HeldOutError(f"{registry_path} is not valid JSON: {err}") from None
-    entry = registry.get(entry_name) if isinstance(registry, dict) else None
+    entry = load_dataset_info(data_dir).get(entry_name)
     if not isinstance(entry, dict):
         raise HeldOutError(
-            f"no validation split {entry_name} in {registry_path} (build the scorer data with a "
-            "validation ratio above 0)"
+            f"no validation split {entry_name} in {data_dir / DATA_CONFIG} (build the scorer data "
+            "with a validation ratio above 0)"
         )
     return entry
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise HeldOutError(f"validation split file {path} does not exist")
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise HeldOutError(f"{path} is not valid JSON: {err}") from None
+    except FileNotFoundError:
+        raise HeldOutError(f"validation split file {path} does not exist") from None
+    except (OSError, ValueError) as err:
+        raise HeldOutError(f"cannot read the validation split {path}: {err}") from None
     if not isinstance(records, list) or not records:
         raise HeldOutError(f"{path} holds no conversation")
     return records

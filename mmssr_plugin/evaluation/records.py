@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmssr_plugin.utils.files import atomic_write_json
 from mmssr_plugin.utils.hashing import canonical_hash
+
+if TYPE_CHECKING:
+    from mmssr_plugin.scoring.config import ScorerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ def find_record(cache_dir: str | Path, identity: dict[str, Any]) -> dict[str, An
     return record
 
 
-def find_scorer_evaluation(cache_dir: str | Path, scorer: Any) -> dict[str, Any] | None:
+def find_scorer_evaluation(cache_dir: str | Path, scorer: ScorerConfig) -> dict[str, Any] | None:
     """The last evaluation record of the scorer a ``ScorerConfig`` describes (no model is loaded)."""
     from mmssr_plugin.engines import engine_identity
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mmssr_plugin.core.taxonomy import Capability
-from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.engines import ScoringEngine, StyleAnswer, parse_styles
 from mmssr_plugin.evaluation.held_out import HeldOut
 from mmssr_plugin.evaluation.metrics import average_ranks, score_metrics, spearman, style_metrics

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_curate import DEMO, mmssr
 
-from mmssr_plugin.data.samples import load_samples
+from mmssr_plugin.data.load import load_samples
 from mmssr_plugin.engines import engine_identity
 from mmssr_plugin.evaluation.records import record_path
 from mmssr_plugin.llamafactory.stage import apply_data_selection

@@ -9,7 +9,7 @@ import json
 import pytest
 from test_curate import CAPS_ARG, DEMO, MYCAP, FakeTeacher, demo_caps, mmssr
 
-from mmssr_plugin.data.samples import load_samples
+from mmssr_plugin.data.load import load_samples
 from mmssr_plugin.evaluation.records import find_scorer_evaluation, low_digit_warning, report_link
 from mmssr_plugin.llamafactory.config import DataSelectionConfig
 

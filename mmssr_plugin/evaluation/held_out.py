@@ -18,16 +18,18 @@ from typing import Any
 import numpy as np
 
 from mmssr_plugin.core.taxonomy import Capability
-from mmssr_plugin.curation.legacy import read_labels
+from mmssr_plugin.curation.labels import read_labels
 from mmssr_plugin.curation.scorer_data import (
     VAL_SUFFIX,
     MergedLabel,
     ScorerDataSummary,
-    _usable_samples,
+    usable_samples,
     merge_labels,
     scorer_conversations,
 )
-from mmssr_plugin.data.samples import DATA_CONFIG, Sample, load_dataset_info, load_samples
+from mmssr_plugin.data.load import load_samples
+from mmssr_plugin.data.registry import REGISTRY_FILE, load_dataset_info
+from mmssr_plugin.data.sample import Sample
 
 
 class HeldOutError(ValueError):
@@ -97,7 +99,7 @@ def held_out_from_val_split(
     entry = _registry_entry(Path(data_dir), entry_name)
     provenance = entry.get("mmssr_scorer_data")
     if not isinstance(provenance, dict) or not {"labels", "dataset_dir", "dataset"} <= set(provenance):
-        raise HeldOutError(f"{entry_name} in {Path(data_dir) / DATA_CONFIG} was not written by build-scorer-data "
+        raise HeldOutError(f"{entry_name} in {Path(data_dir) / REGISTRY_FILE} was not written by build-scorer-data "
                            "(no mmssr_scorer_data provenance)")
     split_file = Path(data_dir) / str(entry.get("file_name", ""))
     records = _read_records(split_file)
@@ -139,7 +141,7 @@ def _labelled_samples(
     summary = ScorerDataSummary()
     merged = merge_labels(labels, summary)
     samples = load_samples(dataset_dir, dataset, media_dir, check_images=False)
-    usable = _usable_samples(samples, merged, summary)
+    usable = usable_samples(samples, merged, summary)
     if not usable:
         raise HeldOutError(
             f"none of the {len(merged)} labelled samples is usable in dataset {dataset!r} "
@@ -185,7 +187,7 @@ def _registry_entry(data_dir: Path, entry_name: str) -> dict[str, Any]:
     entry = load_dataset_info(data_dir).get(entry_name)
     if not isinstance(entry, dict):
         raise HeldOutError(
-            f"no validation split {entry_name} in {data_dir / DATA_CONFIG} (build the scorer data "
+            f"no validation split {entry_name} in {data_dir / REGISTRY_FILE} (build the scorer data "
             "with a validation ratio above 0)"
         )
     return entry

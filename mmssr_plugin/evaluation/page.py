@@ -13,9 +13,9 @@ from typing import Any
 
 from mmssr_plugin.evaluation.comparison import OVERALL, score_table, style_table
 from mmssr_plugin.evaluation.metrics import SCORE_LEVELS
-from mmssr_plugin.report.html import _CSS, _img, _json_block, _Num, _section, _table
-from mmssr_plugin.report.plots import _render
-from mmssr_plugin.utils.files import atomic_write_text
+from mmssr_plugin.report.html_parts import PAGE_CSS, Num, img, json_block, section, table
+from mmssr_plugin.report.plots import render_png
+from mmssr_plugin.report.writer import write_page_pair
 
 HTML_NAME = "evaluation.html"
 JSON_NAME = "evaluation.json"
@@ -35,12 +35,8 @@ def evaluation_json(document: dict[str, Any]) -> str:
 
 def write_evaluation(out_dir: str | Path, document: dict[str, Any]) -> tuple[Path, Path]:
     """Write ``evaluation.html`` and ``evaluation.json`` into ``out_dir`` (created if needed)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = out / JSON_NAME, out / HTML_NAME
-    atomic_write_text(json_path, evaluation_json(document))
-    atomic_write_text(html_path, render_page(document))
-    return html_path, json_path
+    return write_page_pair(out_dir, (HTML_NAME, render_page(document)),
+                           (JSON_NAME, evaluation_json(document)))
 
 
 def render_page(document: dict[str, Any]) -> str:
@@ -54,12 +50,12 @@ def render_page(document: dict[str, Any]) -> str:
         ("scorers", "Scorers", _scorers(document)),
     )
     nav = "".join(f'<a href="#{sid}">{escape(name.split(":")[0])}</a>' for sid, name, _ in sections)
-    body = "\n".join(_section(sid, name, content) for sid, name, content in sections)
+    body = "\n".join(section(sid, name, content) for sid, name, content in sections)
     title = escape(document["title"])
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{title}</title>\n<style>{_CSS}{_EXTRA_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{title}</title>\n<style>{PAGE_CSS}{_EXTRA_CSS}</style>\n</head>\n<body>\n"
         f"<header><h1>{title}</h1><nav>{nav}</nav></header>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )
 
@@ -83,7 +79,7 @@ def _held_out(d: dict[str, Any]) -> str:
         '<div class="kpis">' + "".join(
             f'<div class="kpi"><b>{escape(str(value))}</b><span>{escape(label)}</span></div>'
             for label, value in kpis) + "</div>",
-        _table(["fact", "value"], facts),
+        table(["fact", "value"], facts),
     ])
 
 
@@ -98,7 +94,7 @@ _SCORES_NOTE = (
 
 def _scores(d: dict[str, Any]) -> str:
     headers, rows = score_table(d)
-    return _SCORES_NOTE + '<div class="scroll">' + _table(headers, _numeric(rows)) + "</div>"
+    return _SCORES_NOTE + '<div class="scroll">' + table(headers, _numeric(rows)) + "</div>"
 
 
 def _styles(d: dict[str, Any]) -> str:
@@ -111,7 +107,7 @@ def _styles(d: dict[str, Any]) -> str:
             "for (n each); overall sums every style.</p>")
     answers = "".join(f"<li>{escape(s['name'])}: {s['styles']['no_style_answer']} answers named no known style</li>"
                       for s in d["scorers"])
-    return note + _table(headers, _numeric(rows)) + f"<ul>{answers}</ul>"
+    return note + table(headers, _numeric(rows)) + f"<ul>{answers}</ul>"
 
 
 def _confusion(d: dict[str, Any]) -> str:
@@ -149,14 +145,14 @@ def _calibration(d: dict[str, Any]) -> str:
     names = [s["name"] for s in d["scorers"]]
     headers = ["teacher score"] + [f"{name}: mean expected" for name in names]
     rows = [
-        [level] + [_Num(_mean_cell(points[level])) for points in panels[-1][1]]
+        [level] + [Num(_mean_cell(points[level])) for points in panels[-1][1]]
         for level in range(SCORE_LEVELS)
     ]
     return "\n".join([
         '<p class="note">Mean expected score of the answered samples per teacher score; a '
         "calibrated scorer follows the diagonal. The table gives the pooled points with their n.</p>",
-        _img(calibration_png(panels, names), "calibration: mean expected score per teacher score"),
-        _table(headers, rows),
+        img(calibration_png(panels, names), "calibration: mean expected score per teacher score"),
+        table(headers, rows),
     ])
 
 
@@ -192,13 +188,13 @@ def calibration_png(panels: list[tuple[str, list[list[dict[str, Any]]]]], names:
         if handles:
             fig.legend(handles, labels, loc="outside upper center", ncols=min(len(handles), 4), frameon=False)
 
-    return _render(draw, (2.8 * cols, 2.4 * rows + 0.5))
+    return render_png(draw, (2.8 * cols, 2.4 * rows + 0.5))
 
 
 def _scorers(d: dict[str, Any]) -> str:
     return "\n".join(
         f"<h3>{escape(s['name'])} <small>(identity {escape(s['identity_key'])})</small></h3>"
-        + _json_block(s["identity"])
+        + json_block(s["identity"])
         for s in d["scorers"]
     )
 
@@ -210,4 +206,4 @@ def _mean_cell(point: dict[str, Any]) -> str:
 
 def _numeric(rows: list[list[str]]) -> list[list[Any]]:
     """Every cell but the first as right-aligned text."""
-    return [[row[0], *map(_Num, row[1:])] for row in rows]
+    return [[row[0], *map(Num, row[1:])] for row in rows]

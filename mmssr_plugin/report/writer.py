@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from mmssr_plugin.report.data import ReportData
+from mmssr_plugin.report.model import ReportData
+from mmssr_plugin.utils.files import atomic_write_text
 
 HTML_NAME = "report.html"
 JSON_NAME = "report.json"
@@ -29,15 +29,19 @@ def write_report(out_dir: str | Path, data: ReportData) -> tuple[Path, Path]:
     """
     from mmssr_plugin.report.html import render_html
 
+    return write_page_pair(out_dir, (HTML_NAME, render_html(data)), (JSON_NAME, report_json(data)))
+
+
+def write_page_pair(
+    out_dir: str | Path, html: tuple[str, str], json_twin: tuple[str, str]
+) -> tuple[Path, Path]:
+    """Write an HTML page and its JSON twin (each ``(file name, text)``) into ``out_dir``.
+
+    The JSON is written first, so a page on disk always has its twin. Returns the two paths.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    json_path = _write_text(out / JSON_NAME, report_json(data))
-    html_path = _write_text(out / HTML_NAME, render_html(data))
+    json_path, html_path = out / json_twin[0], out / html[0]
+    atomic_write_text(json_path, json_twin[1])
+    atomic_write_text(html_path, html[1])
     return html_path, json_path
-
-
-def _write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path

@@ -12,19 +12,18 @@ torch and LLaMA-Factory only when an engine is built, so ``describe`` stays chea
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from mmssr_plugin.core.prompts import all_queries, scorer_user_text
-from mmssr_plugin.data.samples import Sample
-from mmssr_plugin.core.taxonomy import DIGITS, PROMPT_VERSION, STYLE_QUERY, SYSTEM_MESSAGE, Capability
-from mmssr_plugin.engines.base import ScoringEngine, path_fingerprint
-from mmssr_plugin.engines.style_parsing import StyleAnswer, parse_styles
-
-HF_ENGINE_VERSION = "1"
-DEFAULT_MAX_STYLE_TOKENS = 48
+from mmssr_plugin.core.style_parsing import StyleAnswer, parse_styles
+from mmssr_plugin.core.taxonomy import DIGITS, STYLE_QUERY, SYSTEM_MESSAGE, Capability
+from mmssr_plugin.data.sample import Sample
+from mmssr_plugin.engines.base import ScoringEngine
+from mmssr_plugin.engines.hf.config import HfEngineSettings
 
 
 @dataclass
@@ -171,54 +170,28 @@ class _LoadedVLM:
 class HfEngine(ScoringEngine):
     """Scorer and styler through Hugging Face transformers, loaded by LLaMA-Factory.
 
-    Args:
-        model_name_or_path: scorer model (local folder or hub id).
-        adapter_name_or_path: LoRA adapter of the scorer (PEFT folder).
-        quantization_bit: 4 or 8 to load with bitsandbytes.
-        template: LLaMA-Factory chat template the scorer was trained with.
-        infer_dtype: ``auto``, ``float32``, ``float16`` or ``bfloat16``.
-        batch_size: samples whose prefixes run in one forward pass.
-        styler_model_name_or_path: separate styler model; default: the scorer's model.
-        styler_adapter_name_or_path: adapter of a separate styler.
-        max_style_tokens: longest style answer generated.
-        max_rows: most query branches in one forward pass (bounds cache copies).
-        extra_args: further LLaMA-Factory model arguments (e.g. ``image_max_pixels``).
+    Built from :class:`~mmssr_plugin.engines.hf.config.HfEngineSettings` (same arguments; the
+    model path may be given positionally).
     """
 
     name = "hf"
 
-    def __init__(
-        self,
-        model_name_or_path: str,
-        adapter_name_or_path: str | None = None,
-        quantization_bit: int | None = None,
-        template: str = "qwen2_vl",
-        infer_dtype: str = "auto",
-        batch_size: int = 8,
-        styler_model_name_or_path: str | None = None,
-        styler_adapter_name_or_path: str | None = None,
-        max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS,
-        max_rows: int = 64,
-        extra_args: Mapping[str, Any] | None = None,
-    ) -> None:
-        if quantization_bit not in (None, 4, 8):
-            raise ValueError(f"quantization_bit must be 4, 8 or None, got {quantization_bit}")
-        self._settings = dict(
-            model_name_or_path=model_name_or_path, adapter_name_or_path=adapter_name_or_path,
-            quantization_bit=quantization_bit, template=template, infer_dtype=infer_dtype,
-            styler_model_name_or_path=styler_model_name_or_path,
-            styler_adapter_name_or_path=styler_adapter_name_or_path,
-            max_style_tokens=max_style_tokens, extra_args=dict(extra_args or {}),
-        )
-        self.batch_size = max(1, batch_size)
-        self.max_style_tokens = max_style_tokens
-        common = dict(quantization_bit=quantization_bit, template=template,
-                      infer_dtype=infer_dtype, extra_args=extra_args or {}, max_rows=max_rows)
-        self.scorer = _LoadedVLM(model_name_or_path, adapter_name_or_path, **common)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Load the scorer (and a separate styler); arguments as :class:`HfEngineSettings`."""
+        settings = HfEngineSettings(*args, **kwargs)
+        self.settings = settings
+        self.batch_size = max(1, settings.batch_size)
+        self.max_style_tokens = settings.max_style_tokens
+        common = dict(quantization_bit=settings.quantization_bit, template=settings.template,
+                      infer_dtype=settings.infer_dtype, extra_args=settings.extra_args,
+                      max_rows=settings.max_rows)
+        self.scorer = _LoadedVLM(settings.model_name_or_path, settings.adapter_name_or_path, **common)
         self.styler = self.scorer
-        if styler_model_name_or_path or styler_adapter_name_or_path:
-            self.styler = _LoadedVLM(styler_model_name_or_path or model_name_or_path,
-                                     styler_adapter_name_or_path, **common)
+        if settings.separate_styler:
+            self.styler = _LoadedVLM(
+                settings.styler_model_name_or_path or settings.model_name_or_path,
+                settings.styler_adapter_name_or_path, **common,
+            )
 
     def score(self, samples: Sequence[Sample], capabilities: Sequence[Capability]) -> np.ndarray:
         """Digit probabilities ``[N, C, 6]`` after each capability query (one shared prefix)."""
@@ -253,45 +226,14 @@ class HfEngine(ScoringEngine):
 
     def identity(self) -> dict[str, Any]:
         """See :meth:`describe`."""
-        return self.describe(**self._settings)
+        return self.settings.identity()
 
     @staticmethod
-    def describe(
-        model_name_or_path: str,
-        adapter_name_or_path: str | None = None,
-        quantization_bit: int | None = None,
-        template: str = "qwen2_vl",
-        infer_dtype: str = "auto",
-        styler_model_name_or_path: str | None = None,
-        styler_adapter_name_or_path: str | None = None,
-        max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS,
-        extra_args: Mapping[str, Any] | None = None,
-        **_runtime: Any,
-    ) -> dict[str, Any]:
-        """Identity of an engine built with these arguments, without loading anything.
-
-        Batch size and branch rows are left out: they change float rounding only.
+    def describe(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Identity of an engine built with these arguments (:class:`HfEngineSettings`), without
+        loading anything. Batch size and branch rows are left out: they change float rounding only.
         """
-        separate = bool(styler_model_name_or_path or styler_adapter_name_or_path)
-        styler = None
-        if separate:
-            styler = {
-                "model": path_fingerprint(styler_model_name_or_path or model_name_or_path),
-                "adapter": path_fingerprint(styler_adapter_name_or_path),
-            }
-        return {
-            "backend": "hf",
-            "model": path_fingerprint(model_name_or_path),
-            "adapter": path_fingerprint(adapter_name_or_path),
-            "quantization": f"bnb-{quantization_bit}bit" if quantization_bit else None,
-            "template": template,
-            "infer_dtype": infer_dtype,
-            "styler": styler or "scorer",
-            "max_style_tokens": max_style_tokens,
-            "extra_args": dict(sorted((extra_args or {}).items())),
-            "engine_version": HF_ENGINE_VERSION,
-            "prompt_version": PROMPT_VERSION,
-        }
+        return HfEngineSettings(*args, **kwargs).identity()
 
 
 def _single_token(tokenizer: Any, text: str) -> int:

@@ -8,6 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from mmssr_plugin.report.html_lists import failures_section, selected_section, subsets_block
 from mmssr_plugin.report.html_parts import PAGE_CSS, Num, fmt, img, json_block, section, share, table
 from mmssr_plugin.report.model import ReportData
 from mmssr_plugin.report.plots import MAX_BARS, bars_png, score_histograms_png, style_source_heatmap_png
@@ -15,6 +16,8 @@ from mmssr_plugin.report.thumbnails import thumbnail_uri
 
 SECTIONS = (
     ("summary", "Summary"),
+    ("selected", "Selected samples"),
+    ("failures", "Excluded and failed samples"),
     ("capabilities", "Capabilities"),
     ("style-bins", "Style x source bins"),
     ("sources", "Image sources"),
@@ -53,7 +56,7 @@ def _summary(d: dict[str, Any]) -> str:
         ("subset", sizes["subset"]),
         ("shortfall", sizes["shortfall"]),
     ]
-    out = ['<div class="kpis">']
+    out = [subsets_block(d), '<div class="kpis">']
     out += [
         f'<div class="kpi"><b>{escape(fmt(value))}</b><span>{escape(label)}</span></div>'
         for label, value in kpis
@@ -249,6 +252,6 @@ def _fingerprint(d: dict[str, Any]) -> str:
 
 
 _RENDERERS: tuple[Callable[[dict[str, Any]], str], ...] = (
-    _summary, _capabilities, _style_bins, _sources, _validation, _scoring, _examples,
-    _configuration, _fingerprint,
+    _summary, selected_section, failures_section, _capabilities, _style_bins, _sources,
+    _validation, _scoring, _examples, _configuration, _fingerprint,
 )

@@ -92,3 +92,16 @@ class JobConfig:
     shard_size: int = field(
         default=DEFAULT_SHARD_SIZE, metadata={"help": "Samples per resumable score shard."}
     )
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and not _positive_int(self.workers):
+            raise ValueError(
+                f"workers must be an integer >= 1 (or unset: one per visible GPU, else 1), "
+                f"got {self.workers!r}"
+            )
+        if not _positive_int(self.shard_size):
+            raise ValueError(f"shard_size must be an integer >= 1, got {self.shard_size!r}")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

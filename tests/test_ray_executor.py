@@ -1,5 +1,6 @@
 """The ray executor on a local Ray cluster (CPU): scores array-equal to the local executor, a
-killed actor and a SIGKILLed driver recovered from, failing samples recorded as failures."""
+killed actor and a SIGKILLed driver recovered from, failing samples recorded as failures and
+scored again once their cause is gone, SIGINT / SIGTERM to the driver ending the run cleanly."""
 
 import json
 import logging
@@ -182,6 +183,63 @@ def test_a_sigkilled_driver_leaves_no_writer_and_a_rerun_recomputes_no_finished_
     table, summary = run_scoring(synthetic_pool(n), FAKE, ALL_CAPS, tmp_path, progress=False,
                                  job=JobConfig(workers=2, shard_size=50, executor="ray"))
     assert summary.computed == n - 50 * len(finished) and summary.scored == n
+
+
+IMAGE = "mmssr_demo/images/coco/005.png"
+
+
+def test_a_restored_image_is_scored_again_under_ray(ray_cluster, demo_data, tmp_path):
+    image, aside = demo_data / IMAGE, tmp_path / "aside.png"
+    image.rename(aside)
+    missing = load_samples(demo_data, "mmssr_demo", source_column="image_source")
+    table, summary = run_scoring(missing, FAKE, CAPS, tmp_path / "b", progress=False, job=RAY_JOB)
+    assert summary.scored == 39 and table.errors[5].startswith("invalid sample: missing image")
+    assert [(r.row, r.image) for r in summary.failed_samples] == [(5, IMAGE)]
+
+    aside.rename(image)
+    restored = load_samples(demo_data, "mmssr_demo", source_column="image_source")
+    again, rerun = run_scoring(restored, FAKE, CAPS, tmp_path / "b", progress=False, job=RAY_JOB)
+    assert rerun.computed == 1 and rerun.scored == 40 and not rerun.failed_samples
+    local, _ = run_scoring(restored, FAKE, CAPS, tmp_path / "a", progress=False, job=LOCAL_JOB)
+    assert_same_scores(local, again)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_an_interrupted_ray_driver_stops_its_ray_instance_with_one_line(number, tmp_path):
+    from test_bad_inputs import MMSSR_CLI, command_env
+
+    token = uuid.uuid4().hex
+    cache = tmp_path / "cache"
+    args = ["score", "--pool", str(Path(__file__).parents[1] / "data_info/mmssr_demo/pool.json"),
+            "--backend", "fake", "--no-progress", "--cache-dir", str(cache), "--shard-size", "4",
+            "--workers", "2"]
+    env = command_env(tmp_path, {"MMSSR_TEST_SLOW_FAKE": "0.5", "MMSSR_RAY_TEST": token})
+    driver = subprocess.Popen([MMSSR_CLI, *args, "--executor", "ray"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list(cache.glob("scores/*/shard-*.parquet")) and time.monotonic() < deadline:
+        assert driver.poll() is None, driver.communicate()
+        time.sleep(0.1)
+    driver.send_signal(number)  # to the driver only: it must stop its Ray instance itself
+    stdout, stderr = driver.communicate(timeout=120)
+    assert driver.returncode == 128 + number, (stdout[-2000:], stderr[-2000:])
+    # Ray's own start-up notices may precede it; the run's last word is the one line.
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith(f"mmssr-cli: scoring interrupted by {signal.Signals(number).name}: the "
+                           "workers are stopped"), line
+    assert "run the same command again to resume" in line and "Traceback" not in stdout + stderr
+    deadline = time.monotonic() + 60
+    while _processes_with(token) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = [(p.pid, p.name()) for p in _processes_with(token)]
+    assert not left, f"processes of the interrupted driver's Ray instance are still running: {left}"
+    kept = len(list(cache.glob("scores/*/shard-*.parquet")))
+    assert f"{kept} shard(s) finished in this run are kept" in line and 1 <= kept < 10
+    resumed = subprocess.run([MMSSR_CLI, *args], capture_output=True, text=True,
+                             env=command_env(tmp_path), timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"({kept} of 10 shards reused)" in resumed.stdout
 
 
 def test_a_store_not_visible_from_a_node_is_refused_with_one_line(ray_cluster, tmp_path):

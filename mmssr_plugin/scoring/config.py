@@ -112,7 +112,18 @@ class JobConfig:
     )
 
     def __post_init__(self) -> None:
+        if self.workers is not None and not _positive_int(self.workers):
+            raise ValueError(
+                f"workers must be an integer >= 1 (or unset: one per visible GPU, else 1), "
+                f"got {self.workers!r}"
+            )
+        if not _positive_int(self.shard_size):
+            raise ValueError(f"shard_size must be an integer >= 1, got {self.shard_size!r}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {EXECUTORS}, got {self.executor!r}")
         if self.ray_address is not None and self.executor != "ray":
             raise ValueError("ray_address is used by the ray executor only; set executor: ray")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

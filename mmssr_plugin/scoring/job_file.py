@@ -3,11 +3,12 @@ the byte offset of every line so a worker can read just its shards)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -16,7 +17,6 @@ from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.scoring.config import ScorerConfig
 from mmssr_plugin.scoring.store import Shard
 from mmssr_plugin.utils.files import atomic_write, atomic_write_json
-from mmssr_plugin.utils.hashing import canonical_hash
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class WorkerJob:
             store_root=Path(values["store_root"]),
             fingerprint=values["fingerprint"],
             samples=Path(values["samples"]),
-            shards=[Shard(**s) for s in values["shards"]],
+            shards=[Shard(s["id"], s["start"], s["stop"], tuple(s.get("retry", ())))
+                    for s in values["shards"]],
             workers=int(values["workers"]),
         )
 
@@ -78,34 +79,34 @@ def worker_threads(n_workers: int) -> int:
 
 
 def prepare_samples(jobs_dir: Path, samples: Sequence[Sample]) -> tuple[Path, np.ndarray]:
-    """The pool's samples file in ``jobs_dir`` (written once per pool) and its line offsets.
+    """The pool's samples file in ``jobs_dir`` and its line offsets.
+
+    The file is named by its content, so a sample whose problems or image paths changed is never
+    read from an older file; it is written only when no run wrote the same content before. The
+    lines are not kept in memory: they are serialised once to hash them (and again to write).
 
     Returns:
         the file and ``int64 [N + 1]`` byte offsets: sample ``i`` is bytes ``[o[i], o[i + 1])``.
     """
-    key = canonical_hash([s.uid for s in samples])
-    path = jobs_dir / f"samples-{key}.jsonl"
-    index = jobs_dir / f"samples-{key}.offsets.npy"
-    if not (path.exists() and index.exists()):
-        offsets = write_samples(path, samples)
-        with atomic_write(index, "wb") as handle:
-            np.save(handle, offsets)
-    return path, np.load(index)
-
-
-def write_samples(path: Path, samples: Sequence[Sample]) -> np.ndarray:
-    """Write samples as JSON lines for workers (atomically); returns the line offsets."""
+    digest = hashlib.sha256()
     offsets = np.zeros(len(samples) + 1, dtype=np.int64)
-    with atomic_write(path, "wb") as handle:
-        for i, sample in enumerate(samples):
-            line = (json.dumps(asdict(sample), ensure_ascii=False) + "\n").encode("utf-8")
-            handle.write(line)
-            offsets[i + 1] = offsets[i] + len(line)
-    return offsets
+    for i, line in enumerate(_sample_lines(samples)):
+        digest.update(line)
+        offsets[i + 1] = offsets[i] + len(line)
+    path = Path(jobs_dir) / f"samples-{digest.hexdigest()[:16]}.jsonl"
+    if not path.exists():
+        with atomic_write(path, "wb") as handle:
+            handle.writelines(_sample_lines(samples))
+    return path, offsets
+
+
+def _sample_lines(samples: Sequence[Sample]) -> Iterator[bytes]:
+    for sample in samples:
+        yield (json.dumps(asdict(sample), ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def read_samples(path: Path, begin: int = 0, end: int | None = None) -> list[Sample]:
-    """Read samples written by :func:`write_samples` (the lines in bytes ``[begin, end)``)."""
+    """Read samples written by :func:`prepare_samples` (the lines in bytes ``[begin, end)``)."""
     samples = []
     with open(path, "rb") as handle:
         handle.seek(begin)

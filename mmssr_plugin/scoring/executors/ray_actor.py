@@ -3,9 +3,11 @@ shared store.
 
 The actor is rebuilt from a small plain-data setup (the job file's fields without the shard plan,
 a thread count, the driver's marker), so Ray can restart it anywhere: no engine, model or sample
-travels through the object store. It reads its shards' samples from the pool's samples file in the
-store (one byte range per shard) and writes each shard with the store's atomic write; a shard
-that is already there, complete, is skipped, so a retried batch never writes a shard twice.
+travels through the object store. It reads its tasks' samples from the pool's samples file in the
+store (one byte range per shard) and scores each task as a local worker does
+(:class:`mmssr_plugin.scoring.worker.TaskScorer`): a new shard is written with the store's atomic
+write and skipped when it is already there, complete, so a retried batch never writes a shard
+twice; the retried rows of a finished shard (failures whose cause changed) are rewritten in place.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from mmssr_plugin.scoring.job_file import WorkerJob, read_samples
-from mmssr_plugin.scoring.store import ScoreStore
-from mmssr_plugin.scoring.worker import build_engine, score_chunk
+from mmssr_plugin.scoring.store import ScoreStore, Shard
+from mmssr_plugin.scoring.worker import TaskScorer, build_engine
 
 RESULT_COLUMNS = ("shard", "samples", "computed", "failed", "problem")
 
@@ -41,43 +43,47 @@ def store_visibility_problem(store_path: Path, marker: Path, token: str) -> str 
 
 
 class ShardScorer:
-    """Ray Data callable class: one engine per actor, one shard per batch row.
+    """Ray Data callable class: one engine per actor (built when a valid sample first needs it),
+    one task per batch row.
 
     Args:
-        setup: ``WorkerJob.to_dict()`` of the job (its shard list empty: shards come as rows).
+        setup: ``WorkerJob.to_dict()`` of the job (its shard list empty: tasks come as rows).
         threads: torch threads, the same count a local worker uses (it changes float rounding).
         marker: the driver's marker file in the store; ``token`` is its content.
     """
 
     def __init__(self, setup: dict[str, Any], threads: int, marker: str, token: str) -> None:
         self.job = WorkerJob.from_dict(setup)
-        self.store = ScoreStore(self.job.store_root, self.job.fingerprint)
-        self.problem = store_visibility_problem(self.store.path, Path(marker), token)
-        self.engine: Any = None
-        if self.problem:
-            return
+        self.threads = threads
+        store = ScoreStore(self.job.store_root, self.job.fingerprint)
+        self.problem = store_visibility_problem(store.path, Path(marker), token)
+        self.tasks = TaskScorer(store, self.job.capabilities, self._build_engine)
         os.environ["OMP_NUM_THREADS"] = str(threads)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        self.engine = build_engine(self.job.scorer)
+
+    def _build_engine(self) -> Any:
+        engine = build_engine(self.job.scorer)
         if "torch" in sys.modules:  # the engine uses torch: pin its threads like a local worker
-            sys.modules["torch"].set_num_threads(threads)
+            sys.modules["torch"].set_num_threads(self.threads)
+        return engine
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        """Score and write every shard of ``batch`` that is not stored yet; small results only."""
+        """Score and write every task of ``batch`` (a stored new shard is skipped); small results
+        only."""
         out: dict[str, list] = {name: [] for name in RESULT_COLUMNS}
-        for shard_id, size, begin, end in zip(
-            batch["shard"], batch["samples"], batch["begin"], batch["end"]
+        for shard_id, start, stop, retry, size, begin, end in zip(
+            batch["shard"], batch["start"], batch["stop"], batch["retry"], batch["samples"],
+            batch["begin"], batch["end"],
         ):
-            shard_id = str(shard_id)
-            computed, failed = False, 0
-            if not self.problem and not self.store.shard_path(shard_id).exists():
-                chunk = read_samples(self.job.samples, int(begin), int(end))
-                result = score_chunk(self.engine, chunk, self.job.capabilities)
-                self.store.write_shard(shard_id, result)
-                computed, failed = True, sum(err is not None for err in result.errors)
-            out["shard"].append(shard_id)
+            task = Shard(str(shard_id), int(start), int(stop), tuple(int(i) for i in retry))
+            result = None
+            if not self.problem:
+                result = self.tasks.score(
+                    task, lambda: read_samples(self.job.samples, int(begin), int(end))
+                )
+            out["shard"].append(task.id)
             out["samples"].append(int(size))
-            out["computed"].append(computed)
-            out["failed"].append(failed)
+            out["computed"].append(result is not None)
+            out["failed"].append(0 if result is None else sum(e is not None for e in result.errors))
             out["problem"].append(self.problem or "")
         return out

@@ -1,13 +1,15 @@
-"""The ray executor: the pending shards flow through a Ray Data pipeline into an actor pool (one
-actor per GPU of the cluster for the hf backend, else ``workers`` CPU actors); each actor builds
-the engine once and writes whole shards to the shared store; the driver gets back one small row
-per shard and shows the progress.
+"""The ray executor: the pending tasks (new shards, and the retried rows of finished ones) flow
+through a Ray Data pipeline into an actor pool (one actor per GPU of the cluster for the hf
+backend, else ``workers`` CPU actors); each actor builds the engine once and writes to the shared
+store as a local worker does; the driver gets back one small row per task and shows the progress.
 
 Fault tolerance is Ray Data's: actors are restarted without limit (``max_restarts=-1``) and a
 batch whose actor died is retried ``SHARD_RETRIES`` times (``max_task_retries``) before the run
 stops; an exception in the scoring code is not retried (``DataContext.actor_task_retry_on_errors``
 stays off) but a failing sample never raises: it is recorded as a failure, as locally. Actors are
-not detached, so they end with the driver.
+not detached, so they end with the driver. SIGINT or SIGTERM to the driver closes the pipeline
+and shuts down a Ray instance this run started or joined, before the interrupt is reported as
+locally (:mod:`mmssr_plugin.scoring.executors.interrupts`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from mmssr_plugin.scoring.config import JobConfig
 from mmssr_plugin.scoring.executors import Execution, ScoringError, ScoringPlan
+from mmssr_plugin.scoring.executors.interrupts import job_signal_handlers
 from mmssr_plugin.scoring.executors.progress import ShardProgress
 from mmssr_plugin.scoring.executors.ray_actor import ShardScorer
 from mmssr_plugin.scoring.job_file import WorkerJob, prepare_samples, worker_threads
@@ -60,10 +63,11 @@ def _connect(ray: Any, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     try:
-        if address is None:
-            ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
-        else:
-            ray.init(address=address, logging_level=logging.WARNING)
+        with job_signal_handlers():  # SIGTERM keeps stopping the run as SIGINT does
+            if address is None:
+                ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+            else:
+                ray.init(address=address, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = "a local Ray instance" if address is None else f"the Ray cluster at {address!r}"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -104,7 +108,10 @@ def _run(ray: Any, plan: ScoringPlan, job: JobConfig) -> Execution:
     pending = plan.pending
     columns = pa.table({
         "shard": [s.id for s in pending],
-        "samples": pa.array([s.stop - s.start for s in pending], pa.int64()),
+        "start": pa.array([s.start for s in pending], pa.int64()),
+        "stop": pa.array([s.stop for s in pending], pa.int64()),
+        "retry": pa.array([list(s.retry) for s in pending], pa.list_(pa.int64())),
+        "samples": pa.array([s.size for s in pending], pa.int64()),
         "begin": pa.array(offsets[[s.start for s in pending]], pa.int64()),
         "end": pa.array(offsets[[s.stop for s in pending]], pa.int64()),
     })
@@ -135,11 +142,14 @@ def _run(ray: Any, plan: ScoringPlan, job: JobConfig) -> Execution:
 
 
 def _follow(ray: Any, results: Any, plan: ScoringPlan) -> None:
-    """Consume the per-shard rows: progress on the driver; a refused store stops the run."""
+    """Consume the per-task rows: progress on the driver; a refused store stops the run. Leaving
+    early (an error, an interrupt) closes the iterator, which shuts the pipeline and its actors
+    down at once."""
     bar = ShardProgress(plan.pending_samples, len(plan.pending), plan.progress)
     samples = shards = failed = 0
+    batches = iter(results.iter_batches(batch_size=None, batch_format="numpy"))
     try:
-        for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
+        for batch in batches:
             problems = [p for p in batch["problem"] if p]
             if problems:
                 raise ScoringError(str(problems[0]))
@@ -154,6 +164,7 @@ def _follow(ray: Any, results: Any, plan: ScoringPlan) -> None:
             "finished shards are kept and a rerun resumes"
         ) from exc
     finally:
+        batches.close()
         bar.close()
     if failed:
         logger.info(f"{failed} sample(s) recorded as failures")

@@ -23,6 +23,7 @@ _CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
     "hf": (
         "model_name_or_path", "adapter_name_or_path", "quantization_bit", "template",
         "infer_dtype", "batch_size", "styler_model_name_or_path", "styler_adapter_name_or_path",
+        "model_layout", "score_parsing", "style_parsing",
     ),
     "fake": (),
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from mmssr_plugin.engines.authors_parsing import SCORE_PARSINGS, STYLE_PARSINGS
+from mmssr_plugin.engines.hf.llava_qwen_checkpoint import MODEL_LAYOUTS
 from mmssr_plugin.scoring.digits import DEFAULT_MIN_DIGIT_MASS
 
 BACKENDS = ("hf", "fake")
@@ -35,6 +37,20 @@ class ScorerConfig:
         default="auto", metadata={"help": "auto, float32, float16 or bfloat16."}
     )
     batch_size: int = field(default=8, metadata={"help": "Samples per engine batch."})
+    model_layout: str = field(
+        default="auto",
+        metadata={"help": "auto, llamafactory or llava_qwen (the released mmSSR checkpoints; "
+                          "auto recognises them from config.json)."},
+    )
+    score_parsing: str = field(
+        default="digits",
+        metadata={"help": "digits (digit probabilities) or authors_int (int() of the greedy "
+                          "answer, as the authors' script)."},
+    )
+    style_parsing: str = field(
+        default="default",
+        metadata={"help": "default or authors (plain comma split, case-sensitive match)."},
+    )
     min_digit_mass: float = field(
         default=DEFAULT_MIN_DIGIT_MASS,
         metadata={"help": "Below this probability on 0..5 a score is missing (not a digit)."},
@@ -49,6 +65,10 @@ class ScorerConfig:
             raise ValueError(f"quantization_bit must be 4, 8 or unset, got {self.quantization_bit}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        for name, allowed in (("model_layout", MODEL_LAYOUTS), ("score_parsing", SCORE_PARSINGS),
+                              ("style_parsing", STYLE_PARSINGS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if not 0.0 <= self.min_digit_mass <= 1.0:
             raise ValueError(f"min_digit_mass must lie in [0, 1], got {self.min_digit_mass}")
 

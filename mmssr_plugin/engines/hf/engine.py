@@ -20,7 +20,10 @@ import numpy as np
 from mmssr_plugin.core.prompts import all_queries, scorer_user_text
 from mmssr_plugin.data.samples import Sample
 from mmssr_plugin.core.taxonomy import DIGITS, PROMPT_VERSION, STYLE_QUERY, SYSTEM_MESSAGE, Capability
+from mmssr_plugin.engines.authors_parsing import (SCORE_PARSINGS, STYLE_PARSINGS,
+                                                  authors_int_probs, authors_styles)
 from mmssr_plugin.engines.base import ScoringEngine, path_fingerprint
+from mmssr_plugin.engines.hf.llava_qwen_checkpoint import resolve_layout
 from mmssr_plugin.engines.style_parsing import StyleAnswer, parse_styles
 
 HF_ENGINE_VERSION = "1"
@@ -102,11 +105,7 @@ class _LoadedVLM:
             ids, _ = plugin.process_token_ids(ids, None, images, [], [], self.tokenizer,
                                               self.processor)
             prompts.append(list(ids))
-        cut = _common_prefix_length(prompts)
-        if any(token in self.mm_token_ids for p in prompts for token in p[cut:]):
-            raise ValueError("image tokens after the shared prefix: the query must follow them")
-        return _Encoded(prefix=prompts[0][:cut], suffixes=[p[cut:] for p in prompts],
-                        images=images)
+        return split_prompts(prompts, images, self.mm_token_ids)
 
     def run(
         self, samples: Sequence[Sample], queries: Sequence[str], generate_last: bool,
@@ -161,11 +160,15 @@ class _LoadedVLM:
             images, [], [], [len(item.images) for item in batch], [0] * len(batch),
             [0] * len(batch), [item.prefix for item in batch], self.processor,
         )
+        self._count_tokens(batch)
+        return self.brancher.encode_prefixes([item.prefix for item in batch], mm_inputs)
+
+    def _count_tokens(self, batch: Sequence[_Encoded]) -> None:
+        """Count the full prompts' tokens and the prefix tokens about to run."""
         self.prompt_tokens += sum(
             len(item.prefix) * len(item.suffixes) + sum(map(len, item.suffixes)) for item in batch
         )
         self.computed_tokens += sum(len(item.prefix) for item in batch)
-        return self.brancher.encode_prefixes([item.prefix for item in batch], mm_inputs)
 
 
 class HfEngine(ScoringEngine):
@@ -183,6 +186,12 @@ class HfEngine(ScoringEngine):
         max_style_tokens: longest style answer generated.
         max_rows: most query branches in one forward pass (bounds cache copies).
         extra_args: further LLaMA-Factory model arguments (e.g. ``image_max_pixels``).
+        model_layout: ``auto`` (a LLaVA-NeXT ``llava_qwen`` save is recognised from its
+            ``config.json``), ``llamafactory`` or ``llava_qwen`` (the released mmSSR models, run
+            with the authors' prompt layout).
+        score_parsing: ``digits`` (digit probabilities) or ``authors_int`` (``int()`` of the
+            greedy answer, as the authors' script).
+        style_parsing: ``default`` or ``authors`` (plain comma split, case-sensitive match).
     """
 
     name = "hf"
@@ -200,10 +209,17 @@ class HfEngine(ScoringEngine):
         max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS,
         max_rows: int = 64,
         extra_args: Mapping[str, Any] | None = None,
+        model_layout: str = "auto",
+        score_parsing: str = "digits",
+        style_parsing: str = "default",
     ) -> None:
         if quantization_bit not in (None, 4, 8):
             raise ValueError(f"quantization_bit must be 4, 8 or None, got {quantization_bit}")
-        self._settings = dict(
+        _check_parsing(score_parsing, style_parsing)
+        self.score_parsing = score_parsing
+        self._parse_styles = authors_styles if style_parsing == "authors" else parse_styles
+        self._settings = dict(model_layout=model_layout, score_parsing=score_parsing,
+                              style_parsing=style_parsing,
             model_name_or_path=model_name_or_path, adapter_name_or_path=adapter_name_or_path,
             quantization_bit=quantization_bit, template=template, infer_dtype=infer_dtype,
             styler_model_name_or_path=styler_model_name_or_path,
@@ -214,33 +230,39 @@ class HfEngine(ScoringEngine):
         self.max_style_tokens = max_style_tokens
         common = dict(quantization_bit=quantization_bit, template=template,
                       infer_dtype=infer_dtype, extra_args=extra_args or {}, max_rows=max_rows)
-        self.scorer = _LoadedVLM(model_name_or_path, adapter_name_or_path, **common)
+        self.scorer = _load_vlm(model_name_or_path, adapter_name_or_path, model_layout, **common)
         self.styler = self.scorer
         if styler_model_name_or_path or styler_adapter_name_or_path:
-            self.styler = _LoadedVLM(styler_model_name_or_path or model_name_or_path,
-                                     styler_adapter_name_or_path, **common)
+            self.styler = _load_vlm(styler_model_name_or_path or model_name_or_path,
+                                    styler_adapter_name_or_path, model_layout, **common)
 
     def score(self, samples: Sequence[Sample], capabilities: Sequence[Capability]) -> np.ndarray:
-        """Digit probabilities ``[N, C, 6]`` after each capability query (one shared prefix)."""
-        probs, _ = self.scorer.run(samples, all_queries(capabilities, with_style=False), False,
-                                   self.batch_size, 0)
+        """Digit probabilities ``[N, C, 6]`` after each capability query (one shared prefix);
+        with ``authors_int`` parsing, one-hot rows of the parsed greedy answers."""
+        queries = all_queries(capabilities, with_style=False)
+        if self.score_parsing == "authors_int":
+            from mmssr_plugin.engines.hf.answers import generate_answers
+
+            return authors_int_probs(generate_answers(self.scorer, samples, queries,
+                                                      self.batch_size))
+        probs, _ = self.scorer.run(samples, queries, False, self.batch_size, 0)
         return probs
 
     def styles(self, samples: Sequence[Sample]) -> list[StyleAnswer]:
         """Greedy style answers (up to ``max_style_tokens``), parsed."""
         _, texts = self.styler.run(samples, [STYLE_QUERY], True, self.batch_size,
                                    self.max_style_tokens)
-        return [parse_styles(text) for text in texts]
+        return [self._parse_styles(text) for text in texts]
 
     def score_and_style(
         self, samples: Sequence[Sample], capabilities: Sequence[Capability]
     ) -> tuple[np.ndarray, list[StyleAnswer]]:
         """Scores and styles; with one model for both, all C+1 queries share one prefix pass."""
-        if self.styler is not self.scorer:
+        if self.styler is not self.scorer or self.score_parsing != "digits":
             return super().score_and_style(samples, capabilities)
         probs, texts = self.scorer.run(samples, all_queries(capabilities), True, self.batch_size,
                                        self.max_style_tokens)
-        return probs, [parse_styles(text) for text in texts]
+        return probs, [self._parse_styles(text) for text in texts]
 
     @property
     def skipped_fraction(self) -> float:
@@ -266,12 +288,17 @@ class HfEngine(ScoringEngine):
         styler_adapter_name_or_path: str | None = None,
         max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS,
         extra_args: Mapping[str, Any] | None = None,
+        model_layout: str = "auto",
+        score_parsing: str = "digits",
+        style_parsing: str = "default",
         **_runtime: Any,
     ) -> dict[str, Any]:
         """Identity of an engine built with these arguments, without loading anything.
 
-        Batch size and branch rows are left out: they change float rounding only.
+        Batch size and branch rows are left out: they change float rounding only. Layout and
+        parsing appear only where they differ from the LLaMA-Factory layout and the defaults.
         """
+        _check_parsing(score_parsing, style_parsing)
         separate = bool(styler_model_name_or_path or styler_adapter_name_or_path)
         styler = None
         if separate:
@@ -279,7 +306,14 @@ class HfEngine(ScoringEngine):
                 "model": path_fingerprint(styler_model_name_or_path or model_name_or_path),
                 "adapter": path_fingerprint(styler_adapter_name_or_path),
             }
+        layouts = {resolve_layout(model_layout, model_name_or_path)}
+        if separate:
+            layouts.add(resolve_layout(model_layout, styler_model_name_or_path or model_name_or_path))
+        variant = {key: value for key, value in (
+            ("layout", ",".join(sorted(layouts))), ("score_parsing", score_parsing),
+            ("style_parsing", style_parsing)) if value not in ("llamafactory", "digits", "default")}
         return {
+            **variant,
             "backend": "hf",
             "model": path_fingerprint(model_name_or_path),
             "adapter": path_fingerprint(adapter_name_or_path),
@@ -294,6 +328,23 @@ class HfEngine(ScoringEngine):
         }
 
 
+def _load_vlm(model_name_or_path: str, adapter_name_or_path: str | None, model_layout: str,
+              **common: Any) -> _LoadedVLM:
+    """The model slot for a checkpoint: LLaMA-Factory's loader or the ``llava_qwen`` one."""
+    if resolve_layout(model_layout, model_name_or_path) == "llava_qwen":
+        from mmssr_plugin.engines.hf.llava_qwen_engine import LoadedLlavaQwen
+
+        return LoadedLlavaQwen(model_name_or_path, adapter_name_or_path, **common)
+    return _LoadedVLM(model_name_or_path, adapter_name_or_path, **common)
+
+
+def _check_parsing(score_parsing: str, style_parsing: str) -> None:
+    if score_parsing not in SCORE_PARSINGS:
+        raise ValueError(f"score_parsing must be one of {SCORE_PARSINGS}, got {score_parsing!r}")
+    if style_parsing not in STYLE_PARSINGS:
+        raise ValueError(f"style_parsing must be one of {STYLE_PARSINGS}, got {style_parsing!r}")
+
+
 def _single_token(tokenizer: Any, text: str) -> int:
     ids = tokenizer.encode(text, add_special_tokens=False)
     if len(ids) != 1:
@@ -302,6 +353,16 @@ def _single_token(tokenizer: Any, text: str) -> int:
             "digit scores need each of 0..5 to be a single token"
         )
     return ids[0]
+
+
+def split_prompts(prompts: Sequence[Sequence[int]], images: list[str],
+                  mm_token_ids: set[int]) -> _Encoded:
+    """One sample's prompts as their longest common prefix and one suffix each."""
+    cut = _common_prefix_length(prompts)
+    if any(token in mm_token_ids for p in prompts for token in p[cut:]):
+        raise ValueError("image tokens after the shared prefix: the query must follow them")
+    return _Encoded(prefix=list(prompts[0][:cut]), suffixes=[list(p[cut:]) for p in prompts],
+                    images=images)
 
 
 def _common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:

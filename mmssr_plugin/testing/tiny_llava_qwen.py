@@ -90,6 +90,7 @@ def _write_checkpoint(folder: Path, seed: int) -> None:
     from transformers import Qwen2Config, Qwen2ForCausalLM, SiglipVisionConfig, SiglipVisionModel
 
     tokenizer = tiny_vlm._train_tokenizer()
+    tokenizer.add_tokens(["\n\n"])  # Qwen2 has a merged double newline; the layout must avoid it
     ids = tokenizer.convert_tokens_to_ids
     text_fields = {
         "hidden_size": TEXT_HIDDEN,

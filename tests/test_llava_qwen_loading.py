@@ -153,3 +153,26 @@ def test_authors_int_probs_one_hot_or_missing():
 def test_authors_style_split_against_the_default(text, authors, default):
     assert authors_styles(text).styles == authors
     assert parse_styles(text).styles == default
+
+
+def test_score_command_on_a_llava_qwen_checkpoint(checkpoint, tmp_path, capsys):
+    from PIL import Image
+
+    from mmssr_plugin.cli import main
+
+    Image.new("RGB", (30, 30), (250, 10, 10)).save(tmp_path / "r.png")
+    pool = [{"idx": 0, "image": "r.png", "conversations": [
+        {"from": "human", "value": "<image>\nWhat color?"}, {"from": "gpt", "value": "Red."}]},
+        {"idx": 1, "conversations": [
+            {"from": "human", "value": "Name a prime."}, {"from": "gpt", "value": "7"}]}]
+    (tmp_path / "pool.json").write_text(json.dumps(pool))
+    status = main(["score", "--pool", str(tmp_path / "pool.json"), "--model", str(checkpoint),
+                   "--infer-dtype", "float32", "--capabilities", "spatial,ocr", "--workers", "1",
+                   "--score-parsing", "authors_int", "--style-parsing", "authors",
+                   "--no-progress"])
+    out = capsys.readouterr()
+    assert status == 0, out.err
+    fingerprints = list((tmp_path / ".mmssr_cache").rglob("fingerprint.json"))
+    assert len(fingerprints) == 1
+    engine = json.loads(fingerprints[0].read_text())["engine"]
+    assert engine["layout"] == "llava_qwen" and engine["score_parsing"] == "authors_int"

@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--styler-model", dest="styler_model_name_or_path", help="separate styler")
     parser.add_argument("--styler-adapter", dest="styler_adapter_name_or_path")
     parser.add_argument("--infer-dtype", default="auto")
+    parser.add_argument("--model-layout", default="auto", choices=("auto", "llamafactory", "llava_qwen"),
+                        help="llava_qwen: the released mmSSR checkpoints (auto: from config.json)")
+    parser.add_argument("--score-parsing", default="digits", choices=("digits", "authors_int"),
+                        help="digit probabilities, or int() of the greedy answer as the authors")
+    parser.add_argument("--style-parsing", default="default", choices=("default", "authors"))
     parser.add_argument("--capabilities", default="all", help="'all' or comma-separated ids")
     parser.add_argument("--keyword", action="append", type=parse_keyword, default=[],
                         metavar="ID=KEYWORD", help="override or add a capability keyword")

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
@@ -27,7 +24,7 @@ from typing import Any
 
 from mmssr_plugin.core.taxonomy import DIGITS, STYLES
 from mmssr_plugin.testing import tiny_vlm
-from mmssr_plugin.testing.tiny_vlm import DEFAULT_CACHE_ROOT_ENV
+from mmssr_plugin.testing.tiny_vlm import build_folder_once
 
 TINY_LLAVA_QWEN_VERSION = "v1"
 VISION_TOWER_NAME = "google/siglip-so400m-patch14-384"
@@ -38,18 +35,17 @@ TEXT_HIDDEN = 64
 
 
 def tiny_llava_qwen_dir(seed: int = 0) -> Path:
-    """The default cache folder of the tiny checkpoint (``$MMSSR_CACHE`` or ``~/.cache``)."""
-    root = os.environ.get(DEFAULT_CACHE_ROOT_ENV) or Path.home() / ".cache" / "mmssr-plugin"
-    return Path(root) / f"tiny-llava-qwen-{TINY_LLAVA_QWEN_VERSION}-{_build_key()}-seed{seed}"
+    """The default cache folder of the tiny checkpoint, next to the tiny Qwen2-VL's."""
+    name = f"tiny-llava-qwen-{TINY_LLAVA_QWEN_VERSION}-{_build_key()}-seed{seed}"
+    return tiny_vlm.tiny_vlm_dir(seed).parent / name
 
 
 @lru_cache(maxsize=1)
 def _build_key() -> str:
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(Path(tiny_vlm.__file__).read_bytes())  # the tokenizer comes from there
-    for package in ("torch", "transformers", "tokenizers", "safetensors"):
-        digest.update(f"{package}=={version(package)}".encode())
-    return digest.hexdigest()[:10]
+    """Hash of this file, the tokenizer's source file and the writing libraries' versions."""
+    sources = Path(__file__).read_bytes() + Path(tiny_vlm.__file__).read_bytes()
+    versions = ",".join(version(p) for p in ("torch", "transformers", "tokenizers", "safetensors"))
+    return hashlib.sha256(sources + versions.encode()).hexdigest()[:10]
 
 
 def build_tiny_llava_qwen(path: str | Path | None = None, seed: int = 0) -> Path:
@@ -62,26 +58,8 @@ def build_tiny_llava_qwen(path: str | Path | None = None, seed: int = 0) -> Path
     Returns:
         The checkpoint folder.
     """
-    target = Path(path) if path is not None else tiny_llava_qwen_dir(seed)
-    if _complete(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        _write_checkpoint(staging, seed)
-        staging.chmod(0o755)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not _complete(target):
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _complete(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    return build_folder_once(Path(path) if path is not None else tiny_llava_qwen_dir(seed),
+                             lambda staging: _write_checkpoint(staging, seed))
 
 
 def _write_checkpoint(folder: Path, seed: int) -> None:

@@ -20,7 +20,7 @@ import tempfile
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, DIGITS, STYLE_QUERY, STYLES, SYSTEM_MESSAGE, Capability
 
@@ -107,13 +107,18 @@ def build_tiny_qwen2vl(path: str | Path | None = None, seed: int = 0) -> Path:
     Returns:
         The model folder.
     """
-    target = Path(path) if path is not None else tiny_vlm_dir(seed)
+    return build_folder_once(Path(path) if path is not None else tiny_vlm_dir(seed),
+                             lambda staging: _write_model(staging, seed))
+
+
+def build_folder_once(target: Path, write: Callable[[Path], None]) -> Path:
+    """Write a model folder into a temporary sibling and rename it into place (reused if done)."""
     if _complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        _write_model(staging, seed)
+        write(staging)
         staging.chmod(0o755)
         try:
             os.rename(staging, target)

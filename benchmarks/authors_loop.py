@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.core.taxonomy import STYLE_QUERY, Capability
 
 

@@ -51,8 +51,10 @@ import numpy as np
 import torch
 from authors_loop import run_authors_loop
 
-from mmssr_plugin.engines.hf.engine import DEFAULT_MAX_STYLE_TOKENS, HfEngine
-from mmssr_plugin.data.samples import Sample, load_pool_file
+from mmssr_plugin.engines.hf.config import DEFAULT_MAX_STYLE_TOKENS
+from mmssr_plugin.engines.hf.engine import HfEngine
+from mmssr_plugin.data.load import load_pool_file
+from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.core.taxonomy import STYLE_QUERY, resolve_capabilities
 from mmssr_plugin.testing import build_tiny_qwen2vl
 

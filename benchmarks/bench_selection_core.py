@@ -20,7 +20,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmssr_plugin.selection.sampler import StyleBins, select
+from mmssr_plugin.selection.bins import StyleBins
+from mmssr_plugin.selection.sampler import select
 from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, STYLES
 
 

@@ -1,7 +1,7 @@
 """``mmssr-cli``: one argparse dispatcher; each subcommand lives in ``mmssr_plugin/commands/``.
 
-Importing this module is cheap (no numpy, pyarrow or torch): subcommands import what they need
-when they run.
+Building the parser is cheap (numpy at most, for the config dataclasses whose fields become
+options; no pyarrow or torch): subcommands import what they need when they run.
 """
 
 from __future__ import annotations

@@ -12,18 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmssr_plugin.formats.authors.legacy import (
-    AuthorsFormatError,
-    _score_codes,
-    load_score_files,
-    parse_score,
-    parse_styles,
-    read_pool,
-    read_pool_and_scores,
-    read_scores,
-    score_file_paths,
-    write_selected,
-)
+from mmssr_plugin.core.style_parsing import parse_styles
+from mmssr_plugin.formats.authors.errors import AuthorsFormatError
+from mmssr_plugin.formats.authors.pool import read_pool
+from mmssr_plugin.formats.authors.pool_scores import read_pool_and_scores, read_scores
+from mmssr_plugin.formats.authors.records import write_selected
+from mmssr_plugin.formats.authors.rules import parse_score, score_codes
+from mmssr_plugin.formats.authors.score_files import load_score_files, score_file_paths
+from mmssr_plugin.selection.coded_bins import style_bins_from_codes
+from mmssr_plugin.selection.bins import StyleBins
 
 # Hand-written pool: one record per line, an image_source, an image folder only, neither.
 POOL_TEXT = """[
@@ -155,14 +152,14 @@ def test_parse_score(text: str | None, score: int | None) -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.sampled_from(["0", "5", "6", " 2", "+1", "x", ""]), st.text(max_size=4))))
 def test_vectorised_scores_match_parse_score(texts: list[str | None]) -> None:
-    codes = _score_codes(pa.array(texts, type=pa.string()))
+    codes = score_codes(pa.array(texts, type=pa.string()))
     expected = [parse_score(t) for t in texts]
     assert codes.tolist() == [-1 if math.isnan(v) else int(v) for v in expected]
 
 
 def test_vectorised_scores_on_a_sliced_array() -> None:
     array = pa.array(["9", "1", " 2 ", "x", "4", "5"]).slice(1, 4)
-    assert _score_codes(array).tolist() == [1, 2, -1, 4]
+    assert score_codes(array).tolist() == [1, 2, -1, 4]
 
 
 @pytest.mark.parametrize(
@@ -180,7 +177,8 @@ def test_vectorised_scores_on_a_sliced_array() -> None:
     ],
 )
 def test_parse_styles(text: str | None, styles: tuple[str, ...], unmatched: int) -> None:
-    assert parse_styles(text) == (styles, unmatched)
+    answer = parse_styles(text, authors_rules=True)
+    assert (answer.styles, answer.unmatched) == (styles, unmatched)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,6 +202,10 @@ def bin_labels(bins, sample: int) -> list[str]:
     return [bins.labels[b] for b in bins.ids[bins.offsets[sample] : bins.offsets[sample + 1]]]
 
 
+def style_bins(pool, scores):
+    return style_bins_from_codes(scores.styles.codes, scores.styles.answers, pool.source_codes, pool.source_labels)
+
+
 def test_read_scores_golden(pool_file: Path, score_dir: Path) -> None:
     pool = read_pool(pool_file)
     scores = read_scores(score_dir, pool, ["spatial", "ocr"])
@@ -216,7 +218,7 @@ def test_read_scores_golden(pool_file: Path, score_dir: Path) -> None:
         ("ocr", "ocr.jsonl", 5, 3, 1, 2, 0),
         ("style", "style.jsonl", 4, 1, 1, 1, 2),
     ]
-    bins = scores.bins
+    bins = style_bins(pool, scores)
     assert [bin_labels(bins, i) for i in range(4)] == [
         ["multi-choice+coco", "yes/no+coco"],
         ["unknown+chartqa"],
@@ -225,22 +227,35 @@ def test_read_scores_golden(pool_file: Path, score_dir: Path) -> None:
     ]
 
 
+def test_coded_bins_equal_bins_built_per_sample(pool_file: Path, score_dir: Path) -> None:
+    pool = read_pool(pool_file)
+    scores = read_scores(score_dir, pool, ["spatial"])
+    sources = [pool.source_labels[code] for code in pool.source_codes.tolist()]
+    expected = StyleBins.from_styles(scores.styles.per_sample(), sources)
+    bins = style_bins(pool, scores)
+    assert bins.labels == expected.labels
+    assert (bins.offsets.tolist(), bins.ids.tolist()) == (expected.offsets.tolist(), expected.ids.tolist())
+
+
 def test_null_and_absent_responses(pool_file: Path, tmp_path: Path) -> None:
     write(tmp_path / "spatial.jsonl", '{"idx": 10, "pred_response": null}\n{"idx": 11}\n{"idx": 12, "pred_response": "2"}\n')
     write(tmp_path / "style.jsonl", '{"idx": 10, "pred_response": null}\n{"idx": 11, "pred_response": "yes/no"}\n')
-    scores = read_scores(tmp_path, read_pool(pool_file), ["spatial"])
+    pool = read_pool(pool_file)
+    scores = read_scores(tmp_path, pool, ["spatial"])
     assert scores.scores[:, 0].tolist()[:3] == [pytest.approx(math.nan, nan_ok=True)] * 2 + [2.0]
     assert [(f.unparseable, f.missing) for f in scores.files] == [(2, 1), (1, 2)]
-    assert [bin_labels(scores.bins, i) for i in range(2)] == [["unknown+coco"], ["yes/no+chartqa"]]
+    assert [bin_labels(style_bins(pool, scores), i) for i in range(2)] == [["unknown+coco"], ["yes/no+chartqa"]]
 
 
 def test_overlapped_read_equals_sequential(pool_file: Path, score_dir: Path) -> None:
     pool, scores = read_pool_and_scores(pool_file, score_dir, ["ocr", "spatial"])
-    reference = read_scores(score_dir, read_pool(pool_file), ["ocr", "spatial"])
+    reference_pool = read_pool(pool_file)
+    reference = read_scores(score_dir, reference_pool, ["ocr", "spatial"])
     np.testing.assert_array_equal(scores.scores, reference.scores)
     assert scores.files == reference.files
-    assert scores.bins.labels == reference.bins.labels
-    assert scores.bins.ids.tolist() == reference.bins.ids.tolist()
+    bins, reference_bins = style_bins(pool, scores), style_bins(reference_pool, reference)
+    assert bins.labels == reference_bins.labels
+    assert bins.ids.tolist() == reference_bins.ids.tolist()
     assert pool.idx.tolist() == [10, 11, 12, -3]
 
 
@@ -289,10 +304,11 @@ def test_malformed_score_file(pool_file: Path, tmp_path: Path, text: str, reason
 def test_empty_score_files_mean_everything_missing(pool_file: Path, tmp_path: Path) -> None:
     write(tmp_path / "spatial.jsonl", "")
     write(tmp_path / "style.jsonl", "")
-    scores = read_scores(tmp_path, read_pool(pool_file), ["spatial"])
+    pool = read_pool(pool_file)
+    scores = read_scores(tmp_path, pool, ["spatial"])
     assert np.isnan(scores.scores).all()
     assert [(f.lines, f.missing, f.unknown) for f in scores.files] == [(0, 4, 0), (0, 4, 0)]
-    assert bin_labels(scores.bins, 0) == ["unknown+coco"]
+    assert bin_labels(style_bins(pool, scores), 0) == ["unknown+coco"]
 
 
 def test_missing_score_files_are_all_named(tmp_path: Path) -> None:

@@ -24,18 +24,15 @@ import pytest
 from PIL import Image
 
 from mmssr_plugin import cli
-from mmssr_plugin.curation.legacy import (
-    InvalidAnswer,
-    LabelFileError,
-    build_request,
-    label_from_json,
-    parse_answer,
-    parse_retry_after,
-    pick_samples,
-    read_labels,
-)
-from mmssr_plugin.data.samples import Sample, load_samples
 from mmssr_plugin.core.taxonomy import STYLES, resolve_capabilities
+from mmssr_plugin.curation.answers import parse_answer
+from mmssr_plugin.curation.backoff import parse_retry_after
+from mmssr_plugin.curation.errors import InvalidAnswer, LabelFileError
+from mmssr_plugin.curation.labels import label_from_json, read_labels
+from mmssr_plugin.curation.pick import pick_samples
+from mmssr_plugin.curation.teacher_prompt import build_request
+from mmssr_plugin.data.load import load_samples
+from mmssr_plugin.data.sample import Sample
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / "data_info"

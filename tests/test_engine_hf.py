@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from mmssr_plugin.engines import engine_identity, get_engine  # noqa: E402
 from mmssr_plugin.engines.hf.engine import _single_token  # noqa: E402
 from mmssr_plugin.core.prompts import scorer_user_text  # noqa: E402
-from mmssr_plugin.data.samples import Sample  # noqa: E402
+from mmssr_plugin.data.sample import Sample  # noqa: E402
 from mmssr_plugin.core.taxonomy import (  # noqa: E402
     DIGITS,
     STYLE_QUERY,

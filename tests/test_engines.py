@@ -10,7 +10,7 @@ import pytest
 
 from mmssr_plugin.engines import engine_identity, get_engine, parse_styles, path_fingerprint
 from mmssr_plugin.engines.fake import FakeEngine
-from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.scoring.config import ScorerConfig
 from mmssr_plugin.core.taxonomy import resolve_capabilities
 

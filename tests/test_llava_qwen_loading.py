@@ -1,22 +1,23 @@
 """Recognising, refusing and quantizing llava_qwen checkpoints; the authors' parse settings."""
 
 import json
+import math
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mmssr_plugin.engines.authors_parsing import authors_int, authors_int_probs, authors_styles
+from mmssr_plugin.core.score_parsing import parse_score
+from mmssr_plugin.core.style_parsing import parse_styles
 from mmssr_plugin.engines.hf.llava_qwen_checkpoint import (UnsupportedCheckpoint, load_spec,
                                                             resolve_layout)
-from mmssr_plugin.engines.style_parsing import parse_styles
 from mmssr_plugin.scoring.config import ScorerConfig
 
 torch = pytest.importorskip("torch")
 
 from mmssr_plugin.core.taxonomy import resolve_capabilities  # noqa: E402
-from mmssr_plugin.data.samples import Sample  # noqa: E402
+from mmssr_plugin.data.sample import Sample  # noqa: E402
 from mmssr_plugin.engines import engine_identity, get_engine  # noqa: E402
 from mmssr_plugin.testing.tiny_llava_qwen import build_tiny_llava_qwen  # noqa: E402
 
@@ -114,7 +115,7 @@ def test_adapters_on_a_direct_llava_qwen_load_are_refused(checkpoint, tmp_path):
 
 
 def test_authors_int_scores_parse_the_greedy_answers(checkpoint, samples):
-    from mmssr_plugin.engines.hf.answers import generate_answers
+    from mmssr_plugin.engines.hf.answers import authors_int_probs, generate_answers
 
     engine = get_engine("hf", model_name_or_path=str(checkpoint), infer_dtype="float32",
                         score_parsing="authors_int", style_parsing="authors")
@@ -130,14 +131,17 @@ def test_authors_int_scores_parse_the_greedy_answers(checkpoint, samples):
 
 
 @pytest.mark.parametrize("answer, score", [
-    ("3", 3), (" 3\n", 3), ("+3", 3), ("03", 3), ("10", 10), ("5.", None), ("3/5", None),
+    ("3", 3), (" 3\n", 3), ("+3", 3), ("03", 3), ("10", None), ("5.", None), ("3/5", None),
     ("three", None), ("", None), ("4 ", 4),
 ])
 def test_authors_int(answer, score):
-    assert authors_int(answer) == score
+    value = parse_score(answer)
+    assert (math.isnan(value) and score is None) or value == score
 
 
 def test_authors_int_probs_one_hot_or_missing():
+    from mmssr_plugin.engines.hf.answers import authors_int_probs
+
     probs = authors_int_probs([["3", "10", "5."], ["0", " 5", "x"]])
     assert probs[0, 0].tolist() == [0, 0, 0, 1, 0, 0] and probs[1, 1].tolist() == [0] * 5 + [1]
     assert np.isnan(probs[0, 1]).all() and np.isnan(probs[0, 2]).all() and np.isnan(probs[1, 2]).all()
@@ -151,7 +155,7 @@ def test_authors_int_probs_one_hot_or_missing():
     (" short description ,short description", ("short description",), ("short description",)),
 ])
 def test_authors_style_split_against_the_default(text, authors, default):
-    assert authors_styles(text).styles == authors
+    assert parse_styles(text, authors_rules=True).styles == authors
     assert parse_styles(text).styles == default
 
 

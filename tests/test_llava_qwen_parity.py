@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 
 from mmssr_plugin.core.prompts import scorer_user_text  # noqa: E402
 from mmssr_plugin.core.taxonomy import DIGITS, STYLE_QUERY, resolve_capabilities  # noqa: E402
-from mmssr_plugin.data.samples import Sample  # noqa: E402
+from mmssr_plugin.data.sample import Sample  # noqa: E402
 from mmssr_plugin.engines import get_engine  # noqa: E402
 from mmssr_plugin.testing.tiny_llava_qwen import build_tiny_llava_qwen  # noqa: E402
 

@@ -5,7 +5,7 @@ import multiprocessing
 
 import pytest
 
-from mmssr_plugin.data.registry import read_registry, register_entries
+from mmssr_plugin.data.registry import load_dataset_info, register_entries
 
 
 def _writer(args):
@@ -17,7 +17,7 @@ def _writer(args):
 def test_register_preserves_other_entries(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "a.json"}}))
     register_entries(tmp_path, {"subset": {"file_name": "b.json", "mmssr": {"budget": 0.3}}})
-    assert read_registry(tmp_path) == {
+    assert load_dataset_info(tmp_path) == {
         "mine": {"file_name": "a.json"},
         "subset": {"file_name": "b.json", "mmssr": {"budget": 0.3}},
     }
@@ -28,7 +28,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     workers, per_worker = 6, 25
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         pool.map(_writer, [(str(tmp_path), w, per_worker) for w in range(workers)])
-    registry = read_registry(tmp_path)
+    registry = load_dataset_info(tmp_path)
     assert len(registry) == 1 + workers * per_worker
     assert registry["keep"] == {"file_name": "k.json"}
     assert registry["w5_24"] == {"file_name": "5_24.json"}
@@ -38,4 +38,4 @@ def test_concurrent_writers_lose_nothing(tmp_path):
 def test_bad_registry_is_a_clear_error(tmp_path):
     (tmp_path / "dataset_info.json").write_text("{not json")
     with pytest.raises(ValueError, match="is not valid JSON"):
-        read_registry(tmp_path)
+        load_dataset_info(tmp_path)

@@ -16,8 +16,10 @@ from mmssr_plugin.commands import report as report_command
 from mmssr_plugin.selection.ranking import ranking_matrices
 from mmssr_plugin.report import build_and_write_report
 from mmssr_plugin.report.html import SECTIONS
-from mmssr_plugin.data.samples import load_samples, summarize_problems
-from mmssr_plugin.selection.sampler import StyleBins, select
+from mmssr_plugin.data.load import load_samples
+from mmssr_plugin.data.validate import summarize_problems
+from mmssr_plugin.selection.bins import StyleBins
+from mmssr_plugin.selection.sampler import select
 from mmssr_plugin.scoring.store import ScoreStore, ShardResult, score_fingerprint
 from mmssr_plugin.core.taxonomy import resolve_capabilities
 

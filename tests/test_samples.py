@@ -13,19 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mmssr_plugin.data.samples import (
-    DatasetError,
-    DatasetSpec,
-    InvalidLine,
-    Sample,
-    load_dataset_info,
-    load_samples,
-    read_raw_rows,
-    resolve_dataset,
-    sample_from_row,
-    summarize_problems,
-    validate_sample,
-)
+from mmssr_plugin.data.convert import sample_from_row
+from mmssr_plugin.data.load import load_samples
+from mmssr_plugin.data.readers import read_raw_rows
+from mmssr_plugin.data.registry import load_dataset_info
+from mmssr_plugin.data.resolve import resolve_dataset
+from mmssr_plugin.data.sample import DatasetError, DatasetSpec, InvalidLine, Sample
+from mmssr_plugin.data.validate import summarize_problems, validate_sample
 
 LLAVA_COLUMNS = {"messages": "conversations", "images": "image"}
 DEMO_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from test_curate import DEMO, DEMO_DIR, mmssr
 
-from mmssr_plugin.data.registry import read_registry, register_entries
-from mmssr_plugin.data.samples import load_samples
+from mmssr_plugin.data.registry import load_dataset_info, register_entries
+from mmssr_plugin.data.load import load_samples
 from mmssr_plugin.curation.scorer_data import split_val
 from mmssr_plugin.core.taxonomy import STYLES
 
@@ -86,7 +86,7 @@ def test_output_is_a_registered_llamafactory_dataset(tmp_path, demo):
     register_entries(out, {"keep_me": {"file_name": "other.json"}, "mmssr_scorer_train_val": {"file_name": "stale"}})
     labels = write_labels(tmp_path / "l.jsonl", [label(demo[r], {"ocr": r % 6}, ["multi-choice"]) for r in range(20)])
     assert build([labels], out, "--val-ratio", "0.25", "--seed", "3")[0] == 0
-    registry = read_registry(out)
+    registry = load_dataset_info(out)
     assert registry["keep_me"] == {"file_name": "other.json"}
     for name, split in (("mmssr_scorer_train", "train"), ("mmssr_scorer_train_val", "val")):
         entry = registry[name]

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from test_curate import DEMO, DEMO_DIR, MYCAP, FakeTeacher, demo_caps, mmssr
 
-from mmssr_plugin.curation.legacy import pick_samples
+from mmssr_plugin.curation.pick import pick_samples
 from mmssr_plugin.llamafactory.stage import apply_data_selection
-from mmssr_plugin.data.samples import load_samples
+from mmssr_plugin.data.load import load_samples
 from mmssr_plugin.scoring.store import ScoreStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,8 +136,9 @@ def test_recipes_are_valid_llamafactory_configs(recipe, lf_names):
         from mmssr_plugin.llamafactory.config import DataSelectionConfig
 
         parsed = DataSelectionConfig.from_dict(selection)
-        assert parsed.method == "mmssr" and parsed.adapter_name_or_path and parsed.template == config["template"]
-        assert parsed.quantization_bit == config.get("quantization_bit")
+        assert parsed.selection.method == "mmssr" and parsed.scorer.adapter_name_or_path
+        assert parsed.scorer.template == config["template"]
+        assert parsed.scorer.quantization_bit == config.get("quantization_bit")
         if "deepspeed" in config:
             deepspeed = json.loads((ROOT / config["deepspeed"]).read_text())
             assert deepspeed["zero_optimization"]["stage"] == 3

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from mmssr_plugin.llamafactory.stage import apply_data_selection
-from mmssr_plugin.data.samples import load_samples
+from mmssr_plugin.data.load import load_samples
 from mmssr_plugin.scoring.job import run_scoring
 from mmssr_plugin.scoring.config import ScorerConfig
 from mmssr_plugin.core.taxonomy import resolve_capabilities
@@ -19,9 +19,9 @@ CAPS = resolve_capabilities("ocr,spatial,stem")
 def test_two_workers_give_the_one_worker_scores(demo_data, tmp_path):
     samples = load_samples(demo_data, "mmssr_demo", source_column="image_source")
     one, summary_one = run_scoring(samples, FAKE, CAPS, tmp_path / "a", workers=1, shard_size=4,
-                                   progress=False, log=lambda line: None)
+                                   progress=False)
     two, summary_two = run_scoring(samples, FAKE, CAPS, tmp_path / "b", workers=2, shard_size=4,
-                                   progress=False, log=lambda line: None)
+                                   progress=False)
     assert summary_two.workers == 2 and summary_one.workers == 1
     np.testing.assert_array_equal(one.probs, two.probs)
     assert one.styles == two.styles
@@ -40,9 +40,8 @@ def test_invalid_and_undecodable_samples_are_recorded_failures(demo_data, tmp_pa
     broken.write_bytes(broken.read_bytes()[:60])
     samples = load_samples(demo_data, "mmssr_demo", source_column="image_source", check_images=False)[:8]
     scorer = ScorerConfig(model_name_or_path=str(tiny_model), batch_size=4)
-    lines: list[str] = []
     table, summary = run_scoring(samples, scorer, CAPS, tmp_path / "c", shard_size=8,
-                                 progress=False, log=lines.append)
+                                 progress=False)
     assert table.errors[2].startswith("invalid sample: missing image")
     assert table.errors[3].startswith("scoring failed:")
     assert [e is None for e in table.errors] == [True, True, False, False, True, True, True, True]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import REPO
-from mmssr_plugin.data.samples import load_pool_file
+from mmssr_plugin.data.load import load_pool_file
 from mmssr_plugin.scoring.config import ScorerConfig
 from mmssr_plugin.scoring.store import ScoreStore, score_fingerprint
 from mmssr_plugin.engines import engine_identity

@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 from test_cli_select import POOL, SCORES, select_args, selected_idx, write_jsonl
 
-from mmssr_plugin.formats.authors.legacy import AuthorsFormatError, read_pool, read_records
+from mmssr_plugin.formats.authors.errors import AuthorsFormatError
+from mmssr_plugin.formats.authors.pool import read_pool
+from mmssr_plugin.formats.authors.records import read_records
 from mmssr_plugin.cli import main
 
 

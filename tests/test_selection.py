@@ -14,7 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmssr_plugin.selection.sampler import SelectionResult, StyleBins, resolve_budget, select
+from mmssr_plugin.selection.bins import StyleBins
+from mmssr_plugin.selection.budget import resolve_budget
+from mmssr_plugin.selection.result import SelectionResult
+from mmssr_plugin.selection.sampler import select
 
 NAN = math.nan
 ROOT = Path(__file__).resolve().parents[1]
@@ -283,7 +286,8 @@ _DETERMINISM_SCRIPT = """
 import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
-from mmssr_plugin.selection.sampler import StyleBins, select
+from mmssr_plugin.selection.bins import StyleBins
+from mmssr_plugin.selection.sampler import select
 rng = np.random.default_rng(7)
 n = 400
 scores = rng.integers(0, 6, size=(n, 3)).astype(float)

@@ -52,9 +52,9 @@ def test_custom_capability_and_budget_forms():
         "method": "random", "budget": 100, "capabilities": ["ocr", "medical"],
         "capability_keywords": {"medical": "medical image understanding"},
     })
-    assert [c.id for c in config.capability_list()] == ["ocr", "medical"]
-    assert config.budget_tag() == "n100"
-    assert DataSelectionConfig.from_dict({"method": "random", "budget": 1.0}).budget_tag() == "b1"
+    assert [c.id for c in config.selection.capability_list] == ["ocr", "medical"]
+    assert config.selection.budget_tag() == "n100"
+    assert DataSelectionConfig.from_dict({"method": "random", "budget": 1.0}).selection.budget_tag() == "b1"
 
 
 @pytest.mark.parametrize(

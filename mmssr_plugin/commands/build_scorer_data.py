@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, write, register and print what was written."""
-    from mmssr_plugin.curation.scorer_data import build_scorer_data
     from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES
+    from mmssr_plugin.curation.scorer_data import build_scorer_data
 
     for path in args.labels:
         if not path.is_file():

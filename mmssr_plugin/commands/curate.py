@@ -6,9 +6,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmssr_plugin.commands import CommandError
 from mmssr_plugin.commands.arg_types import bounded, parse_keyword
+from mmssr_plugin.curation.teacher_config import TeacherConfig, tuning_fields
+from mmssr_plugin.utils.logs import show_logs
+
+if TYPE_CHECKING:
+    from mmssr_plugin.curation.run import CurateSummary
 
 HELP = "label a seeded sample of a pool with an OpenAI-compatible teacher VLM (scores + styles)"
 
@@ -32,22 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", default=None, help=f"OpenAI-compatible API root (env {ENV_BASE_URL})")
     parser.add_argument("--model", default=None, help=f"teacher model name (env {ENV_MODEL})")
     parser.add_argument("--api-key", default=None, help=f"bearer token (env {ENV_API_KEY})")
-    parser.add_argument("--concurrency", type=bounded(int, 1), default=8, help="requests in flight (default 8)")
-    parser.add_argument(
-        "--max-retries", type=bounded(int, 0), default=5,
-        help="retries per sample for transient failures and invalid answers (default 5)",
-    )
-    parser.add_argument(
-        "--retry-base-delay", type=bounded(float, 0), default=1.0,
-        help="first backoff delay in seconds, doubled per retry, with jitter (default 1)",
-    )
-    parser.add_argument(
-        "--retry-max-delay", type=bounded(float, 0), default=60.0, help="longest backoff delay (default 60)"
-    )
-    parser.add_argument(
-        "--timeout", type=bounded(float, 0, strict=True), default=120.0, help="seconds per request (default 120)"
-    )
-    parser.add_argument("--temperature", type=bounded(float, 0), default=0.0, help="teacher temperature (default 0)")
+    for option in tuning_fields():
+        value_type = bounded(type(option.default), option.metadata["min"], strict=option.metadata["strict"])
+        parser.add_argument(
+            "--" + option.name.replace("_", "-"), type=value_type, default=option.default,
+            help=f"{option.metadata['help']} (default {option.default:g})",
+        )
     parser.add_argument(
         "--output", required=True, type=Path,
         help="label file (JSON lines), appended to; a rerun skips uids already in it",
@@ -56,8 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Label the samples, print the totals; 130 when interrupted (rerun to resume)."""
-    from mmssr_plugin.curation.legacy import TeacherConfig, TeacherFatal, curate, rejected_path
     from mmssr_plugin.core.taxonomy import resolve_capabilities
+    from mmssr_plugin.curation.errors import LabelsMismatch, TeacherFatal
+    from mmssr_plugin.curation.labels import rejected_path
+    from mmssr_plugin.curation.run import curate
 
     base_url = args.base_url or os.environ.get(ENV_BASE_URL)
     model = args.model or os.environ.get(ENV_MODEL)
@@ -72,26 +70,40 @@ def run(args: argparse.Namespace) -> int:
         base_url=base_url,
         model=model,
         api_key=args.api_key or os.environ.get(ENV_API_KEY) or None,
-        concurrency=args.concurrency,
-        max_retries=args.max_retries,
-        retry_base_delay=args.retry_base_delay,
-        retry_max_delay=args.retry_max_delay,
-        timeout=args.timeout,
-        temperature=args.temperature,
+        **{option.name: getattr(args, option.name) for option in tuning_fields()},
     )
+    show_logs(stream=sys.stderr)
     try:
         summary = curate(
             args.dataset_dir, args.dataset, args.num_samples, capabilities, config, args.output,
             media_dir=args.media_dir, seed=args.seed,
         )
+    except LabelsMismatch as err:
+        raise CommandError(f"{err}: write to another --output (build-scorer-data merges several label files)") from None
     except TeacherFatal as err:
-        for line in err.summary.lines() if err.summary else []:
+        for line in summary_lines(err.summary) if err.summary else []:
             print(line)
         raise CommandError(f"{err} (labels so far are saved; rerun to resume)") from None
     except KeyboardInterrupt:
         print(f"mmssr-cli: aborted; accepted labels are in {args.output}, rerun to resume", file=sys.stderr)
         return 130
-    for line in summary.lines():
+    for line in summary_lines(summary):
         print(line)
     print(f"wrote: {args.output}" + (f"; rejected: {rejected_path(args.output)}" if summary.rejected else ""))
     return 130 if summary.stopped else 0
+
+
+def summary_lines(summary: CurateSummary) -> list[str]:
+    """The final report of a run, a few human-readable lines."""
+    rejected = sum(summary.rejected.values())
+    by_reason = ", ".join(f"{k}: {v}" for k, v in summary.rejected.most_common())
+    failures = ", ".join(f"{k}: {v}" for k, v in summary.failures.most_common())
+    return [
+        (
+            f"pool: {summary.pool} rows ({summary.invalid} with problems, never picked); picked {summary.picked}; "
+            f"already labelled (skipped): {summary.skipped_done}; sent: {summary.sent}"
+        ),
+        f"accepted: {summary.accepted}; rejected: {rejected}" + (f" ({by_reason})" if by_reason else ""),
+        f"requests: {summary.requests}; retries: {summary.retries}; 429s: {summary.rate_limited}"
+        + (f"; failed attempts: {failures}" if failures else ""),
+    ] + (["stopped before the end: rerun the same command to resume"] if summary.stopped else [])

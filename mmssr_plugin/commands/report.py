@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Reload the pool and scores of the manifest and write the report."""
     from mmssr_plugin.report import build_and_write_report
-    from mmssr_plugin.data.samples import DatasetError, load_samples
+    from mmssr_plugin.data.load import load_samples
+    from mmssr_plugin.data.sample import DatasetError
 
     manifest = _read_manifest(args.manifest)
     config = manifest.get("config") or {}

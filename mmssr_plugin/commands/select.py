@@ -20,54 +20,51 @@ def parse_budget(text: str) -> float | int:
     Raises:
         argparse.ArgumentTypeError: not a number, a count < 1, or a ratio outside (0, 1].
     """
-    from mmssr_plugin.selection.sampler import resolve_budget
+    from mmssr_plugin.selection.budget import BudgetError
+    from mmssr_plugin.selection.budget import parse_budget as parse_selection_budget
 
     try:
-        budget: float | int = int(text)
-    except ValueError:
-        try:
-            budget = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    try:
-        resolve_budget(budget, 0)  # validates the value; K needs the pool size
-    except ValueError as err:
+        return parse_selection_budget(text)
+    except BudgetError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-    return budget
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``select``."""
-    parser.add_argument("--pool", required=True, type=Path, help="pool JSON list of records with idx")
-    parser.add_argument("--scores", required=True, type=Path, help="folder with <capability>.jsonl and style.jsonl")
-    parser.add_argument(
-        "--budget", required=True, type=parse_budget,
-        help="ratio of the pool in (0, 1] (0.3, 1.0) or a sample count (1000)",
-    )
-    parser.add_argument("--capabilities", default="all", help="comma-separated capability ids, or 'all' (default)")
-    parser.add_argument(
-        "--threshold", type=bounded(float), default=0.0,
-        help="a sample is eligible for a capability only if its score is above this (default 0)",
-    )
-    parser.add_argument(
-        "--keyword", action="append", type=parse_keyword, default=[], metavar="ID=KEYWORD",
-        help="override a capability's keyword or add a capability (repeatable)",
-    )
-    parser.add_argument("--output", required=True, type=Path, help="output JSON list of the selected records")
-    parser.add_argument(
-        "--report-dir", type=Path, default=None,
-        help="folder for report.html + report.json (default: <OUTPUT stem>_report beside OUTPUT)",
-    )
-    parser.add_argument("--no-report", action="store_true", help="do not write the report")
-    parser.add_argument(
-        "--media-dir", type=Path, default=None,
-        help="folder the records' image paths are relative to, for report thumbnails (default: the pool's)",
-    )
+    options: list[tuple[str, dict[str, Any]]] = [
+        ("--pool", {"required": True, "type": Path, "help": "pool JSON list of records with idx"}),
+        ("--scores", {"required": True, "type": Path,
+                      "help": "folder with <capability>.jsonl and style.jsonl"}),
+        ("--budget", {"required": True, "type": parse_budget,
+                      "help": "ratio of the pool in (0, 1] (0.3, 1.0) or a sample count (1000)"}),
+        ("--capabilities", {"default": "all",
+                            "help": "comma-separated capability ids, or 'all' (default)"}),
+        ("--threshold", {"type": bounded(float), "default": 0.0,
+                         "help": "a sample is eligible for a capability only if its score is "
+                                 "above this (default 0)"}),
+        ("--keyword", {"action": "append", "type": parse_keyword, "default": [],
+                       "metavar": "ID=KEYWORD",
+                       "help": "override a capability's keyword or add a capability (repeatable)"}),
+        ("--output", {"required": True, "type": Path,
+                      "help": "output JSON list of the selected records"}),
+        ("--report-dir", {"type": Path, "default": None,
+                          "help": "folder for report.html + report.json "
+                                  "(default: <OUTPUT stem>_report beside OUTPUT)"}),
+        ("--no-report", {"action": "store_true", "help": "do not write the report"}),
+        ("--media-dir", {"type": Path, "default": None,
+                         "help": "folder the records' image paths are relative to, for report "
+                                 "thumbnails (default: the pool's)"}),
+    ]
+    for flag, kwargs in options:
+        parser.add_argument(flag, **kwargs)
 
 
 def run(args: argparse.Namespace) -> int:
     """Read, select, write the subset and its report, print the summary."""
-    from mmssr_plugin.formats.authors.legacy import read_pool_and_scores, score_file_paths, write_selected
+    from mmssr_plugin.formats.authors.pool_scores import read_pool_and_scores
+    from mmssr_plugin.formats.authors.records import write_selected
+    from mmssr_plugin.formats.authors.score_files import score_file_paths
+    from mmssr_plugin.selection.coded_bins import style_bins_from_codes
     from mmssr_plugin.selection.sampler import select
     from mmssr_plugin.core.taxonomy import resolve_capabilities
 
@@ -82,17 +79,18 @@ def run(args: argparse.Namespace) -> int:
         _check_report_dir(report_dir)
 
     pool, scores = read_pool_and_scores(args.pool, args.scores, capabilities)
+    bins = style_bins_from_codes(scores.styles.codes, scores.styles.answers, pool.source_codes, pool.source_labels)
     read_s = time.perf_counter() - began
-    result = select(scores.scores, capabilities, scores.bins, args.budget, threshold=args.threshold)
+    result = select(scores.scores, capabilities, bins, args.budget, threshold=args.threshold)
     select_s = time.perf_counter() - began - read_s
     written = write_selected(pool, result.indices, args.output)
     write_s = time.perf_counter() - began - read_s - select_s
 
-    _print_summary(args, pool, scores, result, written)
+    _print_summary(args, pool, scores, bins, result, written)
     timing = f"read {read_s:.1f} s, select {select_s:.1f} s, write {write_s:.1f} s"
     if report_dir is not None:
         report_began = time.perf_counter()
-        print(f"report: {_write_report(report_dir, args, pool, scores, result, capabilities)}")
+        print(f"report: {_write_report(report_dir, args, pool, scores, bins, result, capabilities)}")
         timing += f", report {time.perf_counter() - report_began:.1f} s"
     print(f"wall time: {time.perf_counter() - began:.1f} s ({timing})")
     return 0
@@ -104,10 +102,10 @@ def default_report_dir(output: Path) -> Path:
 
 
 def _write_report(
-    report_dir: Path, args: argparse.Namespace, pool: Any, scores: Any, result: Any, capabilities: list[str]
+    report_dir: Path, args: argparse.Namespace, pool: Any, scores: Any, bins: Any, result: Any, capabilities: list[str]
 ) -> Path:
     """Write report.html + report.json of the selection; returns the HTML path."""
-    from mmssr_plugin.formats.authors.legacy import AuthorsFormatError
+    from mmssr_plugin.formats.authors.errors import AuthorsFormatError
     from mmssr_plugin.report.authors import write_authors_report
 
     config = {
@@ -121,7 +119,9 @@ def _write_report(
         "scores": str(args.scores),
     }
     try:
-        html_path, _ = write_authors_report(report_dir, pool, scores, result, config=config, media_dir=args.media_dir)
+        html_path, _ = write_authors_report(
+            report_dir, pool, scores, bins, result, config=config, media_dir=args.media_dir
+        )
     except AuthorsFormatError as err:
         raise CommandError(f"the subset was written but not its report: {err}") from None
     except OSError as err:
@@ -147,7 +147,7 @@ def _check_report_dir(report_dir: Path) -> None:
         raise CommandError(f"report folder {report_dir} cannot be created in {existing}")
 
 
-def _print_summary(args: argparse.Namespace, pool: Any, scores: Any, result: Any, written: int) -> None:
+def _print_summary(args: argparse.Namespace, pool: Any, scores: Any, bins: Any, result: Any, written: int) -> None:
     print(f"pool: {args.pool} ({len(pool)} samples, {len(pool.source_labels)} image sources)")
     print(f"budget: K = {result.budget} (--budget {args.budget}), threshold {args.threshold:g}")
     print(f"selected: {len(result.indices)} samples in {result.rounds} rounds")
@@ -166,6 +166,6 @@ def _print_summary(args: argparse.Namespace, pool: Any, scores: Any, result: Any
     style = scores.files[-1]
     print(
         f"style: {style.unmatched} unmatched pieces; {style.unparseable} lines without a recognised "
-        f"style; {len(scores.bins.labels)} style bins"
+        f"style; {len(bins.labels)} style bins"
     )
     print(f"wrote: {args.output} ({written} records)")

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from mmssr_plugin.llamafactory.config import DataSelectionError
     from mmssr_plugin.llamafactory.hook import load_config_args
     from mmssr_plugin.llamafactory.stage import apply_data_selection
+    from mmssr_plugin.utils.files import CACHE_DIR_NAME, atomic_write_text
     from mmssr_plugin.utils.hashing import canonical_hash
 
     if args.help_config:
@@ -54,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
             train_args = apply_data_selection(train_args)
         except DataSelectionError as exc:
             raise CommandError(str(exc)) from None
-    resolved = Path(".mmssr_cache") / "train_configs" / f"{canonical_hash(train_args, 12)}.yaml"
+    resolved = Path(CACHE_DIR_NAME) / "train_configs" / f"{canonical_hash(train_args, 12)}.yaml"
     resolved.parent.mkdir(parents=True, exist_ok=True)
-    resolved.write_text(yaml.safe_dump(train_args, sort_keys=False))
+    atomic_write_text(resolved, yaml.safe_dump(train_args, sort_keys=False))
     print(f"[mmssr] resolved training config: {resolved}", file=sys.stderr)
     if args.select_only:
         print(resolved.read_text())

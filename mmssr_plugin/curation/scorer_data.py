@@ -10,7 +10,6 @@ sample go to the same split, chosen by a seeded hash of its uid.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,11 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmssr_plugin.curation.legacy import Label, read_labels
 from mmssr_plugin.core.prompts import scorer_user_text
-from mmssr_plugin.data.registry import update_registry
-from mmssr_plugin.data.samples import Sample, load_samples, validate_sample
 from mmssr_plugin.core.taxonomy import STYLE_QUERY, SYSTEM_MESSAGE, Capability
+from mmssr_plugin.curation.labels import Label, read_labels
+from mmssr_plugin.curation.pick import seeded_order
+from mmssr_plugin.data.load import load_samples
+from mmssr_plugin.data.registry import update_registry
+from mmssr_plugin.data.sample import Sample
+from mmssr_plugin.data.validate import validate_sample
+from mmssr_plugin.utils.files import atomic_write_text
 
 SCORER_COLUMNS = {"messages": "messages", "images": "images", "system": "system"}
 SCORER_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}
@@ -137,8 +140,7 @@ def split_val(uids: Sequence[str], val_ratio: float, seed: int) -> set[str]:
     if val_ratio > 0 and len(uids) >= 2:
         count = max(count, 1)
     count = min(count, max(len(uids) - 1, 0))
-    ranked = sorted(uids, key=lambda uid: hashlib.sha256(f"{seed}:{uid}".encode()).hexdigest())
-    return set(ranked[:count])
+    return set(seeded_order(uids, seed)[:count])
 
 
 def build_scorer_data(
@@ -155,7 +157,7 @@ def build_scorer_data(
     """Write ``<name>.json`` and ``<name>_val.json`` to ``output_dir`` and register both there.
 
     Args:
-        label_paths: label files (format: :mod:`mmssr_plugin.curation.legacy`); merged per uid.
+        label_paths: label files (format: :mod:`mmssr_plugin.curation.labels`); merged per uid.
         dataset_dir: folder with the pool's ``dataset_info.json``.
         dataset: the labelled dataset name(s), comma-separated.
         output_dir: where the data files and their ``dataset_info.json`` go (created if missing).
@@ -192,7 +194,7 @@ def build_scorer_data(
     files = {"train": out / f"{name}.json", "val": out / f"{name}{VAL_SUFFIX}.json"}
     for split, records in splits.items():
         if records:
-            _write_json_atomic(files[split], records)
+            atomic_write_text(files[split], json.dumps(records, ensure_ascii=False, indent=1) + "\n")
     train_n, val_n = len(usable) - len(val_uids), len(val_uids)
     summary.train = (train_n, len(splits["train"]), files["train"])
     summary.val = (val_n, len(splits["val"]), files["val"] if splits["val"] else None)
@@ -231,14 +233,6 @@ def _usable_samples(
         else:
             usable.append(sample)
     return usable
-
-
-def _write_json_atomic(path: Path, records: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(records, handle, ensure_ascii=False, indent=1)
-        handle.write("\n")
-    os.replace(tmp, path)
 
 
 def _register(

@@ -4,19 +4,18 @@ source dataset, in the source's own format (same columns and tags, same image pa
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from mmssr_plugin.data.readers import read_raw_rows
 from mmssr_plugin.data.registry import register_entries
-from mmssr_plugin.data.samples import DatasetSpec, read_raw_rows
+from mmssr_plugin.data.resolve import HUB_KEYS
+from mmssr_plugin.data.sample import DatasetSpec
+from mmssr_plugin.utils.files import atomic_write
 
 # Keys of a source entry that do not describe the subset file.
-_SOURCE_ONLY_KEYS = (
-    "file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "subset", "folder",
-    "num_samples", "split",
-)
+_SOURCE_ONLY_KEYS = ("file_name", *HUB_KEYS, "subset", "folder", "num_samples", "split")
 
 
 @dataclass(frozen=True)
@@ -62,11 +61,9 @@ def write_subsets(
         path = out / f"{names[spec.name]}.json"
         keep = set(wanted)
         rows = [row for index, row in enumerate(read_raw_rows(spec)) if index in keep]
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with atomic_write(path) as handle:
             json.dump(rows, handle, ensure_ascii=False, indent=1, default=str)
             handle.write("\n")
-        os.replace(tmp, path)
         entry = {k: v for k, v in spec.entry.items() if k not in _SOURCE_ONLY_KEYS}
         entry["file_name"] = _relative_or_absolute(path, Path(dataset_dir))
         entry["mmssr"] = provenance[spec.name]
@@ -77,6 +74,7 @@ def write_subsets(
 
 
 def _relative_or_absolute(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` when it lies below it (as LLaMA-Factory joins them), else absolute."""
     try:
         return str(path.resolve().relative_to(base.resolve()))
     except ValueError:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from mmssr_plugin.core.style_parsing import StyleAnswer, parse_styles
 from mmssr_plugin.engines.base import ScoringEngine, path_fingerprint
-from mmssr_plugin.engines.style_parsing import StyleAnswer, parse_styles
+from mmssr_plugin.engines.hf.config import (
+    scorer_config_fields as hf_scorer_config_fields,
+)
 
 # name -> (module, class); modules import lazily.
 ENGINES: dict[str, tuple[str, str]] = {
@@ -20,11 +23,7 @@ ENGINES: dict[str, tuple[str, str]] = {
 
 # ScorerConfig fields each backend takes (a config carries fields for all backends).
 _CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
-    "hf": (
-        "model_name_or_path", "adapter_name_or_path", "quantization_bit", "template",
-        "infer_dtype", "batch_size", "styler_model_name_or_path", "styler_adapter_name_or_path",
-        "model_layout", "score_parsing", "style_parsing",
-    ),
+    "hf": hf_scorer_config_fields(),
     "fake": (),
 }
 

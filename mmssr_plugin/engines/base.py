@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.core.style_parsing import StyleAnswer
 from mmssr_plugin.core.taxonomy import Capability
-from mmssr_plugin.engines.style_parsing import StyleAnswer
+from mmssr_plugin.data.sample import Sample
 
 # Files at least this large are fingerprinted by size and three 1 MiB slices, not read whole.
 _FULL_HASH_LIMIT = 64 * 2**20

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.core.style_parsing import StyleAnswer, parse_styles
 from mmssr_plugin.core.taxonomy import PROMPT_VERSION, STYLES, Capability
+from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.engines.base import ScoringEngine
-from mmssr_plugin.engines.style_parsing import StyleAnswer, parse_styles
 
 FAKE_ENGINE_VERSION = "1"
 

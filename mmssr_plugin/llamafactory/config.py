@@ -1,175 +1,188 @@
-"""The ``data_selection:`` block of a LLaMA-Factory training YAML, as a validated dataclass.
+"""The ``data_selection:`` block of a LLaMA-Factory training YAML, parsed once into typed parts.
 
-Field names follow LLaMA-Factory's own where they mean the same thing (``model_name_or_path``,
-``adapter_name_or_path``, ``quantization_bit``, ``template``, ``infer_dtype``).
+The block is flat for the user; :meth:`DataSelectionConfig.from_dict` checks it and splits it into
+the scorer (``ScorerConfig``, the engines'), the selection settings (``SelectionConfig``, the
+sampler's), the scoring job settings (``JobConfig``) and where results go (``OutputConfig``).
+Scorer field names follow LLaMA-Factory's own where they mean the same thing
+(``model_name_or_path``, ``adapter_name_or_path``, ``quantization_bit``, ``template``,
+``infer_dtype``).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from mmssr_plugin.selection.ranking import RANKINGS
-from mmssr_plugin.scoring.config import BACKENDS, ScorerConfig
-from mmssr_plugin.utils.hashing import canonical_hash
-from mmssr_plugin.core.taxonomy import resolve_capabilities
+from mmssr_plugin.scoring.config import JobConfig, ScorerConfig
+from mmssr_plugin.selection.budget import BudgetError, parse_budget
+from mmssr_plugin.selection.config import SelectionConfig
+from mmssr_plugin.utils.files import CACHE_DIR_NAME
 
-METHODS = ("mmssr", "random")
+SUBSETS_DIR_NAME = "mmssr_subsets"
+"""Default folder (under the dataset directory) for the subset files."""
 
 
 class DataSelectionError(ValueError):
     """The data_selection block or the training arguments around it cannot be used."""
 
 
-@dataclass
-class DataSelectionConfig(ScorerConfig):
-    """Settings of the selection stage that runs before training.
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where the stage keeps its caches and writes the subsets, and whether it writes a report."""
 
-    The scorer fields (``backend``, ``model_name_or_path``, ``adapter_name_or_path``,
-    ``quantization_bit``, ``template``, styler, ``infer_dtype``, ``batch_size``,
-    ``min_digit_mass``) come from :class:`ScorerConfig`; the fields below are the selection's.
-    """
-
-    method: str = field(default="mmssr", metadata={"help": f"Selection method: {METHODS}."})
-    budget: float | int = field(
-        default=0.3,
-        metadata={"help": "Ratio in (0, 1] of the pool, or a sample count >= 1 (an integer)."},
-    )
-    capabilities: str | list[str] = field(
-        default="all", metadata={"help": "'all', or capability ids (list or comma-separated)."}
-    )
-    capability_keywords: dict[str, str] = field(
-        default_factory=dict,
-        metadata={"help": "id -> prompt keyword: overrides built-in keywords or adds capabilities."},
-    )
-    threshold: float = field(
-        default=0.0, metadata={"help": "A sample is eligible for a capability if score > threshold."}
-    )
-    ranking: str = field(
-        default="argmax",
-        metadata={"help": "Rank by the argmax digit (ties by expected score) or the expected score."},
-    )
-    workers: int | None = field(
-        default=None, metadata={"help": "CPU scoring processes (GPUs: one per visible GPU)."}
-    )
-    shard_size: int = field(default=64, metadata={"help": "Samples per resumable score shard."})
-    source_column: str | None = field(
-        default="image_source",
-        metadata={"help": "Row column naming the image source; else first image folder, else dataset."},
-    )
-    seed: int = field(default=42, metadata={"help": "Seed of the random method."})
     cache_dir: str | None = field(
         default=None,
-        metadata={"help": "Score stores and selection manifests (default <dataset_dir>/.mmssr_cache)."},
+        metadata={"help": f"Score stores and selection manifests (default <dataset_dir>/{CACHE_DIR_NAME})."},
     )
     output_dir: str | None = field(
         default=None,
-        metadata={"help": "Where subset files go (default <dataset_dir>/mmssr_subsets)."},
+        metadata={"help": f"Where subset files go (default <dataset_dir>/{SUBSETS_DIR_NAME})."},
     )
     report: bool = field(default=True, metadata={"help": "Write the selection report."})
 
-    def __post_init__(self) -> None:
-        self._check_choice("method", METHODS)
-        self._check_choice("ranking", RANKINGS)
-        self._check_choice("backend", BACKENDS)
-        self.budget = parse_budget(self.budget)
-        if not isinstance(self.threshold, (int, float)) or isinstance(self.threshold, bool):
-            raise DataSelectionError(f"data_selection.threshold must be a number, got {self.threshold!r}")
-        try:
-            self.capability_list()
-        except ValueError as exc:
-            raise DataSelectionError(f"data_selection.capabilities: {exc}") from None
-        if self.method == "mmssr":
-            try:
-                super().__post_init__()
-            except ValueError as exc:
-                raise DataSelectionError(f"data_selection: {exc}") from None
-        for name in ("batch_size", "shard_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise DataSelectionError(f"data_selection.{name} must be an integer >= 1")
-        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
-            raise DataSelectionError("data_selection.workers must be an integer >= 1")
 
-    def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
-        if getattr(self, name) not in choices:
-            raise DataSelectionError(
-                f"data_selection.{name} must be one of {list(choices)}, got {getattr(self, name)!r}"
-            )
+@dataclass(frozen=True)
+class StagePaths:
+    """The folders one run of the stage reads and writes, resolved against the training args."""
 
-    def capability_list(self) -> list:
-        """The ordered capabilities (built-in and custom) this selection uses."""
-        return resolve_capabilities(self.capabilities, self.capability_keywords)
-
-    def scorer(self) -> ScorerConfig:
-        """The scorer configuration of the mmssr method."""
-        return ScorerConfig(**{f.name: getattr(self, f.name) for f in fields(ScorerConfig)})
-
-    def selection_settings(self) -> dict[str, Any]:
-        """The settings that change which samples are picked (part of the selection key)."""
-        keys = ["method", "budget", "threshold", "ranking", "source_column"]
-        keys += ["seed"] if self.method == "random" else []
-        settings = {k: getattr(self, k) for k in keys}
-        settings["capabilities"] = [[c.id, c.keyword] for c in self.capability_list()]
-        return settings
-
-    def budget_tag(self) -> str:
-        """Short, file-name-safe budget label: ``b0.3`` or ``n1000``."""
-        if isinstance(self.budget, int):
-            return f"n{self.budget}"
-        return f"b{self.budget:g}"
-
-    def key(self) -> str:
-        return canonical_hash(self.selection_settings(), 8)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    dataset_dir: Path
+    media_dir: Path
+    cache_dir: Path
+    output_dir: Path
 
     @classmethod
-    def from_dict(cls, values: Any) -> "DataSelectionConfig":
-        """Build from the YAML block; unknown keys are refused with the list of valid ones."""
+    def resolve(cls, args: dict[str, Any], output: OutputConfig) -> StagePaths:
+        """``dataset_dir``/``media_dir`` from the training arguments, defaults under dataset_dir."""
+        dataset_dir = Path(str(args.get("dataset_dir", "data")))
+        return cls(
+            dataset_dir=dataset_dir,
+            media_dir=Path(str(args["media_dir"])) if args.get("media_dir") else dataset_dir,
+            cache_dir=Path(output.cache_dir) if output.cache_dir else dataset_dir / CACHE_DIR_NAME,
+            output_dir=Path(output.output_dir) if output.output_dir else dataset_dir / SUBSETS_DIR_NAME,
+        )
+
+
+_PARTS: dict[str, type] = {
+    "scorer": ScorerConfig, "selection": SelectionConfig, "job": JobConfig, "output": OutputConfig,
+}
+# The keys after the scorer's, in the order users see them (help, errors, the recorded block).
+_STAGE_KEY_ORDER = (
+    "method", "budget", "capabilities", "capability_keywords", "threshold", "ranking", "workers",
+    "shard_size", "source_column", "seed", "cache_dir", "output_dir", "report",
+)
+
+
+def _block_fields() -> dict[str, tuple[str, Field]]:
+    """Block key -> (part attribute, dataclass field), in block order."""
+    owner = {f.name: (part, f) for part, cls in _PARTS.items() for f in fields(cls)}
+    order = [f.name for f in fields(ScorerConfig)] + list(_STAGE_KEY_ORDER)
+    if sorted(order) != sorted(owner):
+        raise RuntimeError(f"data_selection key order {order} does not match the parts' fields")
+    return {name: owner[name] for name in order}
+
+
+BLOCK_FIELDS = _block_fields()
+
+
+def _default(f: Field) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
+@dataclass(frozen=True)
+class DataSelectionConfig:
+    """The parsed ``data_selection`` block: one typed part per owner.
+
+    ``scorer`` is validated for the ``mmssr`` method only; for ``random`` it is kept as given (it
+    is recorded, never used to score).
+    """
+
+    scorer: ScorerConfig
+    selection: SelectionConfig
+    job: JobConfig
+    output: OutputConfig
+
+    @classmethod
+    def from_dict(cls, values: Any) -> DataSelectionConfig:
+        """Parse the YAML block; bad values and unknown keys are refused with one clear line."""
         if not isinstance(values, dict):
             raise DataSelectionError(
                 f"data_selection must be a mapping of settings, got {type(values).__name__}"
             )
-        scorer_keys = [f.name for f in fields(ScorerConfig)]
-        known = [f.name for f in fields(cls) if f.name not in scorer_keys] + scorer_keys
-        unknown = sorted(set(values) - set(known))
+        unknown = sorted(set(values) - set(BLOCK_FIELDS))
         if unknown:
+            valid = [*_STAGE_KEY_ORDER, *(f.name for f in fields(ScorerConfig))]
             raise DataSelectionError(
-                f"unknown data_selection keys {unknown}; valid keys: {', '.join(known)}"
+                f"unknown data_selection keys {unknown}; valid keys: {', '.join(valid)}"
             )
+        block = {name: values.get(name, _default(f)) for name, (_, f) in BLOCK_FIELDS.items()}
         try:
-            return cls(**values)
+            return _parse(block)
         except TypeError as exc:
             raise DataSelectionError(f"data_selection: {exc}") from None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The block as parsed (defaults filled, budget a number), flat, in block order."""
+        return {name: getattr(getattr(self, part), name) for name, (part, _) in BLOCK_FIELDS.items()}
 
-def parse_budget(value: Any) -> float | int:
-    """A ratio in (0, 1] (float) or a count >= 1 (int); strings are parsed the same way."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = int(text) if text.isdigit() else float(text)
-        except ValueError:
-            raise DataSelectionError(f"budget must be a number, got {text!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DataSelectionError(f"budget must be a ratio in (0, 1] or a count >= 1, got {value!r}")
-    if isinstance(value, int):
-        if value < 1:
-            raise DataSelectionError(f"a budget count must be >= 1, got {value}")
-        return value
-    if math.isnan(value) or not 0.0 < value <= 1.0:
+
+def _parse(block: dict[str, Any]) -> DataSelectionConfig:
+    """Check the filled-in block key by key (first problem wins) and build the parts."""
+    for name in ("method", "ranking", "backend"):
+        choices = BLOCK_FIELDS[name][1].metadata["choices"]
+        if block[name] not in choices:
+            raise DataSelectionError(
+                f"data_selection.{name} must be one of {list(choices)}, got {block[name]!r}"
+            )
+    block["budget"] = _parse_budget(block["budget"])
+    threshold = block["threshold"]
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+        raise DataSelectionError(f"data_selection.threshold must be a number, got {threshold!r}")
+    parts = {part: {} for part in _PARTS}
+    for name, (part, _) in BLOCK_FIELDS.items():
+        parts[part][name] = block[name]
+    try:
+        selection = SelectionConfig(**parts["selection"])
+    except ValueError as exc:
+        raise DataSelectionError(f"data_selection.capabilities: {exc}") from None
+    try:
+        scorer = ScorerConfig(**parts["scorer"], check=selection.method == "mmssr")
+    except ValueError as exc:
+        raise DataSelectionError(f"data_selection: {exc}") from None
+    for name in ("batch_size", "shard_size"):
+        if not isinstance(block[name], int) or block[name] < 1:
+            raise DataSelectionError(f"data_selection.{name} must be an integer >= 1")
+    workers = block["workers"]
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise DataSelectionError("data_selection.workers must be an integer >= 1")
+    return DataSelectionConfig(
+        scorer=scorer, selection=selection, job=JobConfig(**parts["job"]),
+        output=OutputConfig(**parts["output"]),
+    )
+
+
+def _parse_budget(value: Any) -> float | int:
+    """The shared budget parser, with the block's wording of its errors."""
+    try:
+        return parse_budget(value)
+    except BudgetError as exc:
+        if exc.kind == "text":
+            raise DataSelectionError(f"budget must be a number, got {str(exc.value).strip()!r}") from None
+        if exc.kind == "count":
+            raise DataSelectionError(f"a budget count must be >= 1, got {exc.value}") from None
+        if exc.kind == "ratio":
+            raise DataSelectionError(
+                f"a budget ratio must lie in (0, 1], got {exc.value} "
+                "(use an integer for a sample count)"
+            ) from None
         raise DataSelectionError(
-            f"a budget ratio must lie in (0, 1], got {value} (use an integer for a sample count)"
-        )
-    return float(value)
+            f"budget must be a ratio in (0, 1] or a count >= 1, got {exc.value!r}"
+        ) from None
 
 
 def help_text() -> str:
-    """One line per field: name, default and help (for ``mmssr-cli train --help-config``)."""
-    lines = []
-    for f in fields(DataSelectionConfig):
-        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-        lines.append(f"  {f.name} (default {default!r}): {f.metadata.get('help', '')}")
-    return "\n".join(lines)
+    """One line per key: name, default and help (for ``mmssr-cli train --help-config``)."""
+    return "\n".join(
+        f"  {name} (default {_default(f)!r}): {f.metadata.get('help', '')}"
+        for name, (_, f) in BLOCK_FIELDS.items()
+    )

@@ -9,20 +9,21 @@ a rerun (or a resumed training run, or another rank) reuses the same subset in s
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-import sys
+import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from mmssr_plugin.data.samples import DatasetError, load_dataset_info, resolve_dataset
+from mmssr_plugin.data.registry import is_hub_dataset_dir, load_dataset_info
+from mmssr_plugin.data.resolve import resolve_dataset
+from mmssr_plugin.data.sample import DatasetError, DatasetSpec
+from mmssr_plugin.llamafactory.config import DataSelectionConfig, DataSelectionError, StagePaths
+from mmssr_plugin.llamafactory.stage_logs import stage_logs
+from mmssr_plugin.utils.files import atomic_write_json, exclusive_lock
 from mmssr_plugin.utils.hashing import canonical_hash
-from mmssr_plugin.llamafactory.config import DataSelectionConfig, DataSelectionError
 
-HUB_DATASET_DIRS = ("ONLINE",)
+logger = logging.getLogger(__name__)
 
 
 def apply_data_selection(
@@ -30,45 +31,53 @@ def apply_data_selection(
 ) -> dict[str, Any]:
     """Run (or reuse) the selection stage and rewrite ``dataset`` to the subset names.
 
+    Args:
+        args: LLaMA-Factory's training arguments, with the ``data_selection`` block.
+        log: where the stage's ``[mmssr] `` lines go (default: stderr).
+
     Raises:
         DataSelectionError: a bad block, or training arguments that would bypass the selection.
     """
-    log = log or _stderr
-    args = dict(args)
+    with stage_logs(log):
+        return _apply(dict(args))
+
+
+def _apply(args: dict[str, Any]) -> dict[str, Any]:
     config = DataSelectionConfig.from_dict(args.pop("data_selection"))
     names = _dataset_names(args)
-    dataset_dir = Path(str(args.get("dataset_dir", "data")))
-    _check_guards(args, dataset_dir)
-    media_dir = Path(str(args["media_dir"])) if args.get("media_dir") else dataset_dir
-    cache_dir = Path(config.cache_dir) if config.cache_dir else dataset_dir / ".mmssr_cache"
+    paths = StagePaths.resolve(args, config.output)
+    _check_guards(args, paths.dataset_dir)
     try:
-        info = load_dataset_info(dataset_dir)
-        specs = [resolve_dataset(dataset_dir, name, info) for name in names]
+        info = load_dataset_info(paths.dataset_dir)
+        specs = [resolve_dataset(paths.dataset_dir, name, info) for name in names]
     except DatasetError as exc:
         raise DataSelectionError(str(exc)) from None
 
-    key = _selection_key(config, specs, media_dir)
-    manifest_path = cache_dir / "selections" / f"{key}.json"
-    with _exclusive(manifest_path.with_suffix(".lock")):
-        manifest = _reusable_manifest(manifest_path, dataset_dir)
+    identity = None
+    if config.selection.method == "mmssr":
+        from mmssr_plugin.engines import engine_identity
+
+        identity = engine_identity(config.scorer)
+    key = _selection_key(config, identity, specs, paths.media_dir)
+    manifest_path = paths.cache_dir / "selections" / f"{key}.json"
+    # One process makes a selection; the others (ranks, parallel runs) wait, then reuse it.
+    with exclusive_lock(manifest_path.with_suffix(".lock")):
+        manifest = _reusable_manifest(manifest_path, paths.dataset_dir)
         if manifest is not None:
-            log(f"[mmssr] reusing selection {manifest_path} ({manifest['subset_size']} samples)")
+            logger.info(f"reusing selection {manifest_path} ({manifest['subset_size']} samples)")
         else:
             from mmssr_plugin.llamafactory.run_selection import make_selection
 
             started = time.monotonic()
-            manifest = make_selection(config, specs, dataset_dir, media_dir, cache_dir, key, log)
+            made = make_selection(config, specs, paths, key, identity)
+            manifest = made.manifest
             manifest["seconds"] = round(time.monotonic() - started, 3)
-            _atomic_json(manifest_path, manifest)
-            for line in manifest["summary_lines"]:
-                log(line)
-            log(f"[mmssr] selection manifest: {manifest_path}")
+            atomic_write_json(manifest_path, manifest, default=str)
+            for line in made.summary_lines:
+                logger.info(line)
+            logger.info(f"selection manifest: {manifest_path}")
     args["dataset"] = ",".join(part["name"] for part in manifest["parts"])
     return args
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def _dataset_names(args: dict[str, Any]) -> list[str]:
@@ -95,33 +104,31 @@ def _check_guards(args: dict[str, Any], dataset_dir: Path) -> None:
             "non-streaming dataset"
         )
     text = str(dataset_dir)
-    if text in HUB_DATASET_DIRS or text.startswith("REMOTE:"):
+    if is_hub_dataset_dir(text):
         raise DataSelectionError(
             f"dataset_dir {text} is a hub mode with no local registry; mmSSR selection needs "
             "local files registered in a dataset_info.json"
         )
 
 
-def _selection_key(config: DataSelectionConfig, specs: list, media_dir: Path) -> str:
+def _selection_key(
+    config: DataSelectionConfig, identity: dict[str, Any] | None, specs: list[DatasetSpec],
+    media_dir: Path,
+) -> str:
     """Hash of what decides the subset: data files (size, mtime), entries, scorer, settings."""
     files = []
     for spec in specs:
         for path in spec.file_paths:
             stat = path.stat()
             files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
-    scorer = None
-    if config.method == "mmssr":
-        from mmssr_plugin.engines import engine_identity
-
-        scorer = engine_identity(config.scorer())
     return canonical_hash(
         {
             "entries": [[spec.name, spec.entry] for spec in specs],
             "files": files,
             "media_dir": str(media_dir.resolve()),
-            "scorer": scorer,
-            "min_digit_mass": config.min_digit_mass,
-            "selection": config.selection_settings(),
+            "scorer": identity,
+            "min_digit_mass": config.scorer.min_digit_mass,
+            "selection": config.selection.key_settings(),
         },
         12,
     )
@@ -140,21 +147,3 @@ def _reusable_manifest(path: Path, dataset_dir: Path) -> dict[str, Any] | None:
         if part["name"] not in registry or not Path(part["path"]).exists():
             return None
     return manifest
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """One process makes a selection; the others (ranks, parallel runs) wait, then reuse it."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _atomic_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
-    os.replace(tmp, path)

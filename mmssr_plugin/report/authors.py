@@ -1,8 +1,8 @@
 """The report of a selection made from the authors' pool and score files (``mmssr-cli select``).
 
-Everything is counted from the arrays ``authors_format`` keeps (source codes, the score matrix,
-the style bins, per-file counts); only the few records shown as examples are read again from the
-pool file, by their character spans.
+Everything is counted from the arrays the authors'-format readers keep (source codes, the score
+matrix, per-file counts) and the style bins the selection used; only the few records shown as
+examples are read again from the pool file, by their character spans.
 """
 
 from __future__ import annotations
@@ -13,17 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from mmssr_plugin.formats.authors.legacy import AuthorsScores, Pool, read_records, record_images
-from mmssr_plugin.selection.sampler import SelectionResult
-from mmssr_plugin.report.data import (
-    DEFAULT_TOP_K,
-    ExampleRecord,
-    PoolScores,
-    PoolView,
-    ReportData,
-    count_report_data,
-)
+from mmssr_plugin.formats.authors.pool import Pool, record_images
+from mmssr_plugin.formats.authors.pool_scores import AuthorsScores
+from mmssr_plugin.formats.authors.records import read_records
+from mmssr_plugin.report.figures import count_report_data
+from mmssr_plugin.report.model import DEFAULT_TOP_K, ExampleRecord, PoolScores, PoolView
+from mmssr_plugin.report.model import ReportData, SelectionFacts
 from mmssr_plugin.report.writer import write_report
+from mmssr_plugin.selection.bins import StyleBins
+from mmssr_plugin.selection.result import SelectionResult
 
 _TURN_ROLES = ("human", "gpt")
 
@@ -31,6 +29,7 @@ _TURN_ROLES = ("human", "gpt")
 def authors_report_data(
     pool: Pool,
     scores: AuthorsScores,
+    bins: StyleBins,
     result: SelectionResult,
     *,
     config: Mapping[str, Any],
@@ -41,7 +40,8 @@ def authors_report_data(
 
     Args:
         pool: the pool as ``read_pool`` keeps it.
-        scores: its scores, bins and per-file counts (argmax digits only: expected scores n/a).
+        scores: its scores and per-file counts (argmax digits only: expected scores n/a).
+        bins: the style bins the selection used.
         result: the selection.
         config: the selection configuration (shown verbatim).
         media_dir: folder the records' image paths are relative to (default: the pool file's).
@@ -50,38 +50,29 @@ def authors_report_data(
     media = Path(media_dir) if media_dir is not None else pool.path.parent
     argmax = _argmax_codes(scores.scores)
     view = PoolView(pool.source_codes, pool.source_labels, lambda at: _records(pool, at, media))
-    facts = PoolScores(
+    pool_scores = PoolScores(
         capabilities=scores.capabilities,
         argmax=argmax,
         expected=None,
         columns=range(len(scores.capabilities)),
-        bins=scores.bins,
+        bins=bins,
         scoring=_scoring_facts(scores, argmax),
     )
-    return count_report_data(
-        view, result.indices, budget=result.budget, config=config, scores=facts,
-        per_capability=result.per_capability, exhausted=result.exhausted,
-        shortfall_reason=result.shortfall_reason, excluded_by_reason={}, loaded=len(pool),
-        scorer_fingerprint=_fingerprint(scores), top_k=top_k,
+    facts = SelectionFacts.of_result(
+        result, config, excluded_by_reason={}, loaded=len(pool), scorer_fingerprint=_fingerprint(scores)
     )
+    return count_report_data(view, facts, pool_scores, top_k)
 
 
-def write_authors_report(
-    out_dir: str | Path,
-    pool: Pool,
-    scores: AuthorsScores,
-    result: SelectionResult,
-    *,
-    config: Mapping[str, Any],
-    media_dir: str | Path | None = None,
-    top_k: int = DEFAULT_TOP_K,
-) -> tuple[Path, Path]:
+def write_authors_report(out_dir: str | Path, *args: Any, **kwargs: Any) -> tuple[Path, Path]:
     """Write ``report.html`` + ``report.json`` of a selection from the authors' files.
+
+    Takes the arguments of :func:`authors_report_data` after ``out_dir``.
 
     Returns:
         ``(html_path, json_path)``.
     """
-    data = authors_report_data(pool, scores, result, config=config, media_dir=media_dir, top_k=top_k)
+    data = authors_report_data(*args, **kwargs)
     return write_report(out_dir, data)
 
 

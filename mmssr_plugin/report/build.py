@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmssr_plugin.data.samples import Sample, summarize_problems
-from mmssr_plugin.selection.sampler import StyleBins
-from mmssr_plugin.scoring.store import ScoreTable
-from mmssr_plugin.report.data import DEFAULT_TOP_K, ReportData, build_report_data
+from mmssr_plugin.data.sample import Sample
+from mmssr_plugin.data.validate import summarize_problems
+from mmssr_plugin.report.model import DEFAULT_TOP_K, ReportData, SelectionFacts
+from mmssr_plugin.report.samples import build_report_data
 from mmssr_plugin.report.writer import write_report
+from mmssr_plugin.scoring.store import ScoreTable
+from mmssr_plugin.selection.bins import StyleBins
 
 
 def report_data_from_manifest(
@@ -53,14 +55,10 @@ def report_data_from_manifest(
     capabilities = None
     if table is not None and per_capability:
         capabilities = [cap for cap in per_capability if cap in table.capabilities]
-    return build_report_data(
-        pool,
-        [position[uid] for uid in uids],
+    facts = SelectionFacts(
+        selected=[position[uid] for uid in uids],
         budget=int(manifest["budget"]),
         config=manifest.get("config") or {},
-        table=table,
-        capabilities=capabilities,
-        bins=bins,
         per_capability=per_capability,
         exhausted=manifest.get("exhausted") or [],
         shortfall_reason=manifest.get("shortfall_reason"),
@@ -68,8 +66,8 @@ def report_data_from_manifest(
         loaded=len(samples),
         scorer_fingerprint=_store_fingerprint(manifest.get("score_store")),
         key=manifest.get("key"),
-        top_k=top_k,
     )
+    return build_report_data(pool, facts, table, capabilities=capabilities, bins=bins, top_k=top_k)
 
 
 def build_and_write_report(

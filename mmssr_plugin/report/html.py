@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import Any
 
-from mmssr_plugin.report.data import ReportData
+from mmssr_plugin.report.model import ReportData
 from mmssr_plugin.report.plots import MAX_BARS, bars_png, score_histograms_png, style_source_heatmap_png
 from mmssr_plugin.report.thumbnails import thumbnail_uri
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from mmssr_plugin.report.data import ReportData
+from mmssr_plugin.report.model import ReportData
+from mmssr_plugin.utils.files import atomic_write_text
 
 HTML_NAME = "report.html"
 JSON_NAME = "report.json"
@@ -31,13 +31,7 @@ def write_report(out_dir: str | Path, data: ReportData) -> tuple[Path, Path]:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    json_path = _write_text(out / JSON_NAME, report_json(data))
-    html_path = _write_text(out / HTML_NAME, render_html(data))
+    json_path, html_path = out / JSON_NAME, out / HTML_NAME
+    atomic_write_text(json_path, report_json(data))
+    atomic_write_text(html_path, render_html(data))
     return html_path, json_path
-
-
-def _write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path

@@ -1,0 +1,1 @@
+"""Scoring a pool: scorer and job settings, worker processes, the resumable score store, summaries."""

@@ -1,22 +1,34 @@
-"""What a scoring job needs to know about its scorer, as one plain, serialisable dataclass."""
+"""What a scoring job needs to know: its scorer (``ScorerConfig``) and how it runs (``JobConfig``).
+
+Both are plain dataclasses whose fields carry a ``help`` text (and ``choices`` where the values are
+fixed): the YAML block's ``--help-config`` listing and the ``mmssr-cli score`` options are generated
+from them, so defaults and help live here only.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import InitVar, asdict, dataclass, field, fields
 from typing import Any
 
-from mmssr_plugin.engines.authors_parsing import SCORE_PARSINGS, STYLE_PARSINGS
-from mmssr_plugin.engines.hf.llava_qwen_checkpoint import MODEL_LAYOUTS
-from mmssr_plugin.scoring.digits import DEFAULT_MIN_DIGIT_MASS
+from mmssr_plugin.engines.hf.config import MODEL_LAYOUTS, SCORE_PARSINGS, STYLE_PARSINGS, check_choices
 
 BACKENDS = ("hf", "fake")
+# Below this probability mass on "0".."5" the scorer did not answer with a digit.
+DEFAULT_MIN_DIGIT_MASS = 0.5
+DEFAULT_SHARD_SIZE = 64
 
 
 @dataclass
 class ScorerConfig:
-    """The scorer (and styler) of a scoring job."""
+    """The scorer (and styler) of a scoring job.
 
-    backend: str = field(default="hf", metadata={"help": f"Scoring engine: one of {BACKENDS}."})
+    ``check=False`` keeps the values as given without validating them: a configuration that is
+    recorded (the random method's block) but never used to score.
+    """
+
+    backend: str = field(
+        default="hf", metadata={"help": f"Scoring engine: one of {BACKENDS}.", "choices": BACKENDS}
+    )
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Scorer model: local path or hub id."}
     )
@@ -24,7 +36,8 @@ class ScorerConfig:
         default=None, metadata={"help": "LoRA adapter of the scorer (PEFT folder), optional."}
     )
     quantization_bit: int | None = field(
-        default=None, metadata={"help": "Load the scorer in 4 or 8 bit with bitsandbytes."}
+        default=None,
+        metadata={"help": "Load the scorer in 4 or 8 bit with bitsandbytes.", "choices": (4, 8)},
     )
     template: str = field(default="qwen2_vl", metadata={"help": "LLaMA-Factory chat template."})
     styler_model_name_or_path: str | None = field(
@@ -39,24 +52,29 @@ class ScorerConfig:
     batch_size: int = field(default=8, metadata={"help": "Samples per engine batch."})
     model_layout: str = field(
         default="auto",
-        metadata={"help": "auto, llamafactory or llava_qwen (the released mmSSR checkpoints; "
-                          "auto recognises them from config.json)."},
+        metadata={"help": "llava_qwen: the released mmSSR checkpoints (LLaVA-NeXT), run with the "
+                          "authors' prompt layout; auto recognises them from config.json.",
+                  "choices": MODEL_LAYOUTS},
     )
     score_parsing: str = field(
         default="digits",
         metadata={"help": "digits (digit probabilities) or authors_int (int() of the greedy "
-                          "answer, as the authors' script)."},
+                          "answer, as the authors' script).", "choices": SCORE_PARSINGS},
     )
     style_parsing: str = field(
         default="default",
-        metadata={"help": "default or authors (plain comma split, case-sensitive match)."},
+        metadata={"help": "default or authors (plain comma split, case-sensitive match).",
+                  "choices": STYLE_PARSINGS},
     )
     min_digit_mass: float = field(
         default=DEFAULT_MIN_DIGIT_MASS,
         metadata={"help": "Below this probability on 0..5 a score is missing (not a digit)."},
     )
+    check: InitVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, check: bool) -> None:
+        if not check:
+            return
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.backend == "hf" and not self.model_name_or_path:
@@ -65,20 +83,31 @@ class ScorerConfig:
             raise ValueError(f"quantization_bit must be 4, 8 or unset, got {self.quantization_bit}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        for name, allowed in (("model_layout", MODEL_LAYOUTS), ("score_parsing", SCORE_PARSINGS),
-                              ("style_parsing", STYLE_PARSINGS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        check_choices(self)
         if not 0.0 <= self.min_digit_mass <= 1.0:
             raise ValueError(f"min_digit_mass must lie in [0, 1], got {self.min_digit_mass}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as plain JSON data (the job file a worker rebuilds the config from)."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "ScorerConfig":
+    def from_dict(cls, values: dict[str, Any], check: bool = True) -> ScorerConfig:
+        """Rebuild from :meth:`to_dict` output (or a mapping of field names); unknown keys fail."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown scorer keys {unknown}; valid keys: {sorted(known)}")
-        return cls(**values)
+        return cls(**values, check=check)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """How a scoring job runs: worker processes and the shard size (the unit of resumption)."""
+
+    workers: int | None = field(
+        default=None, metadata={"help": "CPU scoring processes (GPUs: one per visible GPU)."}
+    )
+    shard_size: int = field(
+        default=DEFAULT_SHARD_SIZE, metadata={"help": "Samples per resumable score shard."}
+    )

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Below this probability mass on "0".."5" the scorer did not answer with a digit.
-DEFAULT_MIN_DIGIT_MASS = 0.5
+from mmssr_plugin.scoring.config import DEFAULT_MIN_DIGIT_MASS
+
 
 
 @dataclass(frozen=True)

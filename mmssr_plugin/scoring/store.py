@@ -10,7 +10,6 @@ once it is complete: a crash loses at most the shards in flight.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -19,9 +18,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from mmssr_plugin.utils.hashing import canonical_hash
-from mmssr_plugin.scoring.digits import DigitScores, summarize_digits
 from mmssr_plugin.core.taxonomy import PROMPT_VERSION, Capability
+from mmssr_plugin.scoring.digits import DigitScores, summarize_digits
+from mmssr_plugin.utils.files import atomic_write_text, atomic_write_with
+from mmssr_plugin.utils.hashing import canonical_hash
 
 SHARD_GLOB = "shard-*.parquet"
 
@@ -97,7 +97,7 @@ class ScoreStore:
             if canonical_hash(found) != self.key:
                 raise RuntimeError(f"score store {self.path} holds another fingerprint; remove it")
         else:
-            _atomic_write_text(marker, json.dumps(self.fingerprint, indent=2, sort_keys=True))
+            atomic_write_text(marker, json.dumps(self.fingerprint, indent=2, sort_keys=True))
         return self
 
     @staticmethod
@@ -112,6 +112,7 @@ class ScoreStore:
         return shards
 
     def shard_path(self, shard_id: str) -> Path:
+        """Where the shard ``shard_id`` is (or will be) stored."""
         return self.path / f"shard-{shard_id}.parquet"
 
     def done(self) -> set[str]:
@@ -141,10 +142,7 @@ class ScoreStore:
             metadata={"capabilities": json.dumps(self.capabilities)},
         )
         final = self.shard_path(shard_id)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        pq.write_table(table, tmp)
-        _fsync_file(tmp)
-        os.replace(tmp, final)
+        atomic_write_with(final, lambda tmp: _write_synced(pq, table, tmp))
         return final
 
     def read(self, uids: Sequence[str]) -> ScoreTable:
@@ -201,12 +199,8 @@ def _fixed_list(matrix: np.ndarray, value_type: Any) -> Any:
     return pa.FixedSizeListArray.from_arrays(values, width)
 
 
-def _fsync_file(path: Path) -> None:
+def _write_synced(pq: Any, table: Any, path: Path) -> None:
+    """Write a parquet table and fsync it, so the rename publishes a complete file."""
+    pq.write_table(table, path)
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

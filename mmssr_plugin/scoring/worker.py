@@ -1,43 +1,23 @@
 """One scoring worker: loads the engine once and scores its share of the pending shards.
 
 Run as ``python -m mmssr_plugin.scoring.worker JOB.json WORKER_INDEX``; the job file is written by
-:mod:`mmssr_plugin.scoring.job`. Workers split the shards by index (shard i goes to worker i mod W), so
-they never touch the same shard.
+:mod:`mmssr_plugin.scoring.processes`. Workers split the shards by index (shard i goes to worker
+i mod W), so they never touch the same shard.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from mmssr_plugin.data.samples import Sample
-from mmssr_plugin.scoring.config import ScorerConfig
-from mmssr_plugin.scoring.store import ScoreStore, Shard, ShardResult
 from mmssr_plugin.core.taxonomy import Capability
-
-
-def write_samples(path: Path, samples: Sequence[Sample]) -> None:
-    """Write samples as JSON lines for worker processes."""
-    with open(path, "w", encoding="utf-8") as handle:
-        for sample in samples:
-            handle.write(json.dumps(asdict(sample), ensure_ascii=False) + "\n")
-
-
-def read_samples(path: Path) -> list[Sample]:
-    """Read samples written by :func:`write_samples`."""
-    samples = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            for key in ("turns", "images", "problems"):
-                row[key] = tuple(row[key])
-            samples.append(Sample(**row))
-    return samples
+from mmssr_plugin.data.sample import Sample
+from mmssr_plugin.scoring.config import ScorerConfig
+from mmssr_plugin.scoring.job_file import WorkerJob, read_samples
+from mmssr_plugin.scoring.store import ScoreStore, ShardResult
 
 
 def build_engine(config: ScorerConfig) -> Any:
@@ -93,25 +73,22 @@ def score_chunk(
 
 
 def run_worker(
-    job: dict,
+    job: WorkerJob,
     worker_index: int,
     on_shard: Callable[[int], None] | None = None,
 ) -> int:
     """Score every pending shard of this worker; returns the number of samples scored."""
-    config = ScorerConfig.from_dict(job["scorer"])
-    capabilities = [Capability(cap_id, keyword) for cap_id, keyword in job["capabilities"]]
-    store = ScoreStore(job["store_root"], job["fingerprint"]).open()
-    samples = read_samples(Path(job["samples"]))
-    shards = [Shard(**s) for s in job["shards"]]
-    mine = [s for k, s in enumerate(shards) if k % job["workers"] == worker_index]
+    store = ScoreStore(job.store_root, job.fingerprint).open()
+    samples = read_samples(job.samples)
+    mine = [s for k, s in enumerate(job.shards) if k % job.workers == worker_index]
     engine = None
     done_samples = 0
     for shard in mine:
         if store.shard_path(shard.id).exists():
             continue
-        engine = engine or build_engine(config)
+        engine = engine or build_engine(job.scorer)
         chunk = samples[shard.start : shard.stop]
-        store.write_shard(shard.id, score_chunk(engine, chunk, capabilities))
+        store.write_shard(shard.id, score_chunk(engine, chunk, job.capabilities))
         done_samples += len(chunk)
         if on_shard:
             on_shard(len(chunk))
@@ -119,12 +96,12 @@ def run_worker(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of a worker process; its output goes to the job's worker log."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        print("usage: python -m mmssr_plugin.scoring.worker JOB.json WORKER_INDEX", file=sys.stderr)
+        sys.stderr.write("usage: python -m mmssr_plugin.scoring.worker JOB.json WORKER_INDEX\n")
         return 2
-    job = json.loads(Path(args[0]).read_text())
-    run_worker(job, int(args[1]))
+    run_worker(WorkerJob.read(Path(args[0])), int(args[1]))
     return 0
 
 

@@ -3,14 +3,26 @@ score itself."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Protocol
 
-from mmssr_plugin.scoring.digits import DigitScores
+import numpy as np
 
 RANKINGS = ("argmax", "expected")
 
 
-def ranking_matrices(digits: DigitScores, ranking: str) -> tuple[np.ndarray, np.ndarray | None]:
+class DigitMatrices(Protocol):
+    """The per-sample, per-capability digit scores a ranking reads (e.g. ``DigitScores``)."""
+
+    @property
+    def argmax(self) -> np.ndarray:
+        """int ``[N, C]``, the most likely digit; -1 where the score is missing."""
+
+    @property
+    def expected(self) -> np.ndarray:
+        """float ``[N, C]``, the expected score; NaN where missing."""
+
+
+def ranking_matrices(digits: DigitMatrices, ranking: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Scores for eligibility and order, plus the tie-break matrix (or None).
 
     Missing scores are NaN in both, so they are never eligible.

@@ -11,221 +11,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-_RATIO_TOLERANCE = 1e-9  # relative; absorbs float error in N * r (100 * 0.29 = 28.999999999999996)
-_PAD_WIDTH = 16  # most bins per sample for the padded membership table
-
-
-@dataclass(frozen=True, eq=False)  # arrays inside: compare by identity
-class StyleBins:
-    """Per-sample bin membership in CSR form.
-
-    Sample ``i`` is in bins ``ids[offsets[i]:offsets[i + 1]]``; every sample is in at least one
-    bin and in no bin twice.
-
-    Attributes:
-        labels: bin label per bin id (unique).
-        offsets: int64, shape ``[N + 1]``.
-        ids: int32 bin ids.
-    """
-
-    labels: tuple[str, ...]
-    offsets: np.ndarray
-    ids: np.ndarray
-
-    def __post_init__(self) -> None:
-        labels = tuple(self.labels)
-        offsets = np.asarray(self.offsets, dtype=np.int64)
-        ids = np.asarray(self.ids, dtype=np.int32)
-        object.__setattr__(self, "labels", labels)
-        object.__setattr__(self, "offsets", offsets)
-        object.__setattr__(self, "ids", ids)
-        if not all(isinstance(label, str) for label in labels):
-            raise ValueError("StyleBins labels must be strings")
-        if len(set(labels)) != len(labels):
-            raise ValueError("StyleBins labels must be unique")
-        if offsets.ndim != 1 or ids.ndim != 1 or len(offsets) == 0:
-            raise ValueError("StyleBins offsets and ids must be 1-D, offsets of length N + 1")
-        if offsets[0] != 0 or offsets[-1] != len(ids):
-            raise ValueError(
-                f"StyleBins offsets must start at 0 and end at len(ids) = {len(ids)}, "
-                f"got {offsets[0]} .. {offsets[-1]}"
-            )
-        sizes = np.diff(offsets)
-        if len(sizes) and sizes.min() < 1:
-            first = int(np.flatnonzero(sizes < 1)[0])
-            raise ValueError(f"every sample needs at least one bin; sample {first} has none")
-        if len(ids) and (ids.min() < 0 or ids.max() >= len(labels)):
-            raise ValueError(f"StyleBins ids must lie in [0, {len(labels)})")
-        if _has_duplicate_per_sample(offsets, ids, len(labels)):
-            raise ValueError("a sample lists the same bin twice")
-
-    @classmethod
-    def from_lists(cls, per_sample: Sequence[Sequence[str]]) -> StyleBins:
-        """Build bins from each sample's labels.
-
-        Bin ids follow sorted label order, so nothing depends on string hashing; duplicate
-        labels within a sample collapse.
-
-        Args:
-            per_sample: the bin labels of each sample, at least one per sample.
-
-        Returns:
-            The bins, ids sorted within each sample.
-        """
-        counts = np.fromiter((_label_count(labels) for labels in per_sample), np.int64)
-        flat = [label for labels in per_sample for label in labels]
-        labels = tuple(sorted(set(flat)))
-        lookup = {label: i for i, label in enumerate(labels)}
-        ids = np.fromiter((lookup[label] for label in flat), np.int64, count=len(flat))
-        owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        width = max(len(labels), 1)
-        pairs = np.unique(owner * width + ids)  # unique (sample, bin), by sample then bin id
-        kept = np.bincount(pairs // width, minlength=len(counts))
-        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(kept, out=offsets[1:])
-        return cls(labels, offsets, (pairs % width).astype(np.int32))
-
-    @classmethod
-    def from_styles(cls, styles: Sequence[Sequence[str]], sources: Sequence[str]) -> StyleBins:
-        """Build the ``"{style}+{source}"`` bins of the method.
-
-        Args:
-            styles: each sample's styles (may be empty).
-            sources: each sample's image source.
-
-        Returns:
-            The bins; a sample without a style is in ``"unknown+{source}"``.
-        """
-        if len(styles) != len(sources):
-            raise ValueError(f"got styles for {len(styles)} samples but {len(sources)} sources")
-        per_sample = []
-        for sample, source in zip(styles, sources):
-            named = sample if _label_count(sample) else ("unknown",)
-            per_sample.append([f"{style}+{source}" for style in named])
-        return cls.from_lists(per_sample)
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-
-def _label_count(labels: Sequence[str]) -> int:
-    if isinstance(labels, str):
-        raise TypeError(f"expected a list of labels per sample, got the string {labels!r}")
-    return len(labels)
-
-
-def _has_duplicate_per_sample(offsets: np.ndarray, ids: np.ndarray, n_labels: int) -> bool:
-    """True when some sample lists a bin twice (fast when ids ascend within samples)."""
-    if len(ids) < 2:
-        return False
-    rises = ids[1:] > ids[:-1]
-    starts = offsets[1:-1]
-    rises[starts[(starts > 0) & (starts < len(ids))] - 1] = True  # sample boundaries
-    if rises.all():
-        return False
-    keys = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
-    keys *= n_labels
-    keys += ids
-    keys.sort()
-    return bool((keys[1:] == keys[:-1]).any())
-
-
-def resolve_budget(budget: float | int, pool_size: int) -> int:
-    """Turn a budget into a sample count K.
-
-    Args:
-        budget: a float ratio in (0, 1] (K = floor(N * r)) or an int count >= 1 (K = budget).
-        pool_size: N, the number of samples in the pool.
-
-    Returns:
-        K. A ratio's floor tolerates float error of 1e-9 relative (100 * 0.29 gives 29).
-
-    Raises:
-        ValueError: for a bool, a count < 1, a ratio outside (0, 1], NaN, or a negative pool.
-    """
-    if isinstance(pool_size, (bool, np.bool_)) or not isinstance(pool_size, (int, np.integer)):
-        raise TypeError(f"pool_size must be an int, got {pool_size!r}")
-    if pool_size < 0:
-        raise ValueError(f"pool_size must be >= 0, got {pool_size}")
-    if isinstance(budget, (bool, np.bool_)):
-        raise ValueError(
-            f"budget must be a ratio in (0, 1] or a sample count >= 1, not the bool {budget}"
-        )
-    if isinstance(budget, (int, np.integer)):
-        if budget < 1:
-            raise ValueError(f"a sample-count budget must be >= 1, got {budget}")
-        return int(budget)
-    if isinstance(budget, (float, np.floating)):
-        ratio = float(budget)
-        if math.isnan(ratio):
-            raise ValueError("budget ratio is NaN")
-        if not 0.0 < ratio <= 1.0:
-            raise ValueError(
-                f"a float budget is a ratio of the pool and must lie in (0, 1], got {ratio}; "
-                "pass an int for a sample count"
-            )
-        exact = pool_size * ratio
-        nearest = round(exact)
-        if abs(exact - nearest) <= _RATIO_TOLERANCE * max(1.0, exact):
-            return min(int(nearest), pool_size)
-        return min(math.floor(exact), pool_size)
-    raise ValueError(
-        f"budget must be a float ratio in (0, 1] or an int count >= 1, got {type(budget).__name__}"
-    )
-
-
-@dataclass
-class SelectionResult:
-    """What the sampler picked.
-
-    Attributes:
-        indices: selected pool indices, ascending (pool order), int64.
-        budget: K, the requested number of samples.
-        per_capability: capability id -> samples it contributed, in capability order.
-        exhausted: capabilities that ran out of eligible samples, in the order they ran out.
-        rounds: rounds of the outer loop.
-        threshold: the eligibility threshold used (for the shortfall sentence).
-    """
-
-    indices: np.ndarray
-    budget: int
-    per_capability: dict[str, int]
-    exhausted: list[str]
-    rounds: int
-    threshold: float = 0.0
-
-    @property
-    def shortfall(self) -> int:
-        """K minus the number of selected samples."""
-        return self.budget - len(self.indices)
-
-    @property
-    def shortfall_reason(self) -> str | None:
-        """None without shortfall, else why fewer than K samples were selected."""
-        if self.shortfall <= 0:
-            return None
-        n_caps = len(self.per_capability)
-        if n_caps == 0:
-            return (
-                f"no capabilities were given, so none of the {self.budget} requested samples "
-                "could be selected"
-            )
-        which = "the 1 capability" if n_caps == 1 else f"any of the {n_caps} capabilities"
-        return (
-            f"only {len(self.indices)} of {self.budget} requested samples had a score above the "
-            f"threshold {self.threshold:g} for {which}; all capabilities ran out"
-        )
+from mmssr_plugin.selection.bins import StyleBins
+from mmssr_plugin.selection.budget import Budget, resolve_budget
+from mmssr_plugin.selection.memberships import Memberships
+from mmssr_plugin.selection.ordering import descending_order
+from mmssr_plugin.selection.result import SelectionResult
 
 
 def select(
     scores: np.ndarray,
     capabilities: Sequence[str],
     bins: StyleBins,
-    budget: float | int,
+    budget: Budget,
     threshold: float = 0.0,
     tiebreak: np.ndarray | None = None,
 ) -> SelectionResult:
@@ -292,84 +92,6 @@ def _as_matrix(values: np.ndarray, name: str) -> np.ndarray:
     return array
 
 
-def _descending(values: np.ndarray) -> np.ndarray:
-    """Stable argsort by value descending, NaN last (-0.0 equals 0.0)."""
-    with np.errstate(over="ignore"):  # huge values just miss the fast paths
-        if len(values) and np.isfinite(values).all():
-            low, high = values.min(), values.max()
-            if high - low < 65535 and np.array_equal(values, np.floor(values)):
-                key_type = np.uint8 if high - low < 255 else np.uint16
-                return np.argsort((high - values).astype(key_type), kind="stable")  # radix
-        narrow = values.astype(np.float32)
-    if len(values) < 2**32 and np.array_equal(narrow, values, equal_nan=True):
-        return _descending_float32(narrow)
-    return np.argsort(-values, kind="stable")
-
-
-def _descending_float32(values: np.ndarray) -> np.ndarray:
-    """``_descending`` for float32 values: one sort of unique ``(value key, position)`` words."""
-    bits = (values + np.float32(0)).view(np.uint32).astype(np.uint64)  # + 0 makes -0.0 0.0
-    ascending = np.where(bits >> 31, bits ^ 0xFFFFFFFF, bits | 0x80000000)  # order-preserving
-    key = 0xFFFFFFFF - ascending
-    key[np.isnan(values)] = 0xFFFFFFFF
-    packed = (key << 32) | np.arange(len(values), dtype=np.uint64)
-    packed.sort()  # keys are unique, so any sort is stable
-    return (packed & 0xFFFFFFFF).astype(np.int64)
-
-
-class _Memberships:
-    """Fast access to the bins of many samples at once.
-
-    Samples in at most ``_PAD_WIDTH`` bins (always the case for style bins) use a padded
-    ``[N, width]`` table of small-int bin ids, which makes gathers contiguous and lets numpy's
-    radix sort group by bin; wider memberships fall back to CSR expansion.
-    """
-
-    def __init__(self, bins: StyleBins) -> None:
-        self.n_bins = len(bins.labels)
-        self.key_type = (
-            np.uint8 if self.n_bins < 255 else np.uint16 if self.n_bins < 65535 else np.int32
-        )  # leaves room for the padding value n_bins
-        sizes = np.diff(bins.offsets)
-        self.width = int(sizes.max()) if len(sizes) else 0
-        self.offsets = bins.offsets
-        self.keys = bins.ids.astype(self.key_type)
-        self.table: np.ndarray | None = None
-        if self.width <= _PAD_WIDTH:
-            self.table = np.full((len(sizes), self.width), self.n_bins, dtype=self.key_type)
-            for slot in range(self.width):
-                rows = np.flatnonzero(sizes > slot)
-                self.table[rows, slot] = self.keys[bins.offsets[rows] + slot]
-
-    def of(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bins of ``samples``, flattened, and the position in ``samples`` each belongs to."""
-        if self.table is not None:
-            rows = self.table[samples]
-            valid = rows != self.n_bins
-            return rows[valid], np.nonzero(valid)[0]
-        starts = self.offsets[samples]
-        sizes = self.offsets[samples + 1] - starts
-        ends = np.cumsum(sizes)
-        total = int(ends[-1]) if len(ends) else 0
-        positions = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - sizes), sizes)
-        return self.keys[positions], np.repeat(np.arange(len(samples)), sizes)
-
-    def group(self, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Memberships of ``order``'s samples grouped by bin id, ``order`` kept within a bin.
-
-        Returns:
-            ``(sample ids as int32, members per bin)``.
-        """
-        if self.table is not None:
-            flat = self.table[order].ravel()
-            by_bin = np.argsort(flat, kind="stable")  # radix sort on 8/16-bit keys
-            sizes = np.bincount(flat, minlength=self.n_bins + 1)[: self.n_bins]
-            return order.astype(np.int32)[by_bin[: int(sizes.sum())] // self.width], sizes
-        keys, owner = self.of(order)
-        by_bin = np.argsort(keys, kind="stable")
-        return order.astype(np.int32)[owner[by_bin]], np.bincount(keys, minlength=self.n_bins)
-
-
 class _Sampler:
     """Mutable state of one run: per-capability bin lists, pointers, counts, picked mask."""
 
@@ -381,7 +103,7 @@ class _Sampler:
         n, n_caps = scores.shape
         n_bins = len(bins.labels)
         self.n_bins = n_bins
-        self.memberships = _Memberships(bins)
+        self.memberships = Memberships(bins)
         self.picked = np.zeros(n, dtype=bool)
         self.label_rank = np.empty(n_bins, dtype=np.int64)
         self.label_rank[sorted(range(n_bins), key=bins.labels.__getitem__)] = np.arange(n_bins)
@@ -400,9 +122,9 @@ class _Sampler:
         eligible = np.flatnonzero(column > self.threshold)
         score = column[eligible]
         if tiebreak is None:
-            return eligible[_descending(score)]
-        order = _descending(np.asarray(tiebreak[eligible, cap], dtype=np.float64))
-        return eligible[order[_descending(score[order])]]
+            return eligible[descending_order(score)]
+        order = descending_order(np.asarray(tiebreak[eligible, cap], dtype=np.float64))
+        return eligible[order[descending_order(score[order])]]
 
     def run(self, budget: int) -> tuple[list[int], list[int], int]:
         """Run the outer loop of the spec.

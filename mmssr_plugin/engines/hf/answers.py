@@ -1,14 +1,19 @@
-"""Greedy answers to every query of every sample, branching from each sample's shared prefix.
+"""Scores read from generated text: greedy answers to every query, then the authors' ``int()``.
 
-Used where scores are read from generated text (the authors' ``int()`` parse) rather than from
-the digit probabilities of the first answer token.
+Used with ``score_parsing: authors_int`` (the authors' script), instead of the digit probabilities
+of the first answer token. Each sample's prefix still runs once; its queries branch from it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
-from mmssr_plugin.data.samples import Sample
+import numpy as np
+
+from mmssr_plugin.core.score_parsing import parse_score
+from mmssr_plugin.core.taxonomy import DIGITS
+from mmssr_plugin.data.sample import Sample
 
 # An int() answer in 0..5 ends long before this; a longer one cannot parse into 0..5 anyway
 # unless it is padded with whitespace or leading zeros past this many tokens.
@@ -33,3 +38,17 @@ def generate_answers(
         for row, ids in zip(rows, generated):
             texts[start + row].append(vlm.tokenizer.decode(ids, skip_special_tokens=True))
     return texts
+
+
+def authors_int_probs(answers: Sequence[Sequence[str]]) -> np.ndarray:
+    """float32 ``[N, C, 6]``: one-hot on each answer's ``int()`` score, NaN where it is missing
+    (:func:`mmssr_plugin.core.score_parsing.parse_score`: no int, or one off 0..5)."""
+    probs = np.full((len(answers), len(answers[0]) if answers else 0, len(DIGITS)), np.nan,
+                    dtype=np.float32)
+    for i, row in enumerate(answers):
+        for c, answer in enumerate(row):
+            score = parse_score(answer)
+            if not math.isnan(score):
+                probs[i, c] = 0.0
+                probs[i, c, int(score)] = 1.0
+    return probs

@@ -12,22 +12,18 @@ torch and LLaMA-Factory only when an engine is built, so ``describe`` stays chea
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from mmssr_plugin.core.prompts import all_queries, scorer_user_text
-from mmssr_plugin.data.samples import Sample
-from mmssr_plugin.core.taxonomy import DIGITS, PROMPT_VERSION, STYLE_QUERY, SYSTEM_MESSAGE, Capability
-from mmssr_plugin.engines.authors_parsing import (SCORE_PARSINGS, STYLE_PARSINGS,
-                                                  authors_int_probs, authors_styles)
-from mmssr_plugin.engines.base import ScoringEngine, path_fingerprint
-from mmssr_plugin.engines.hf.llava_qwen_checkpoint import resolve_layout
-from mmssr_plugin.engines.style_parsing import StyleAnswer, parse_styles
-
-HF_ENGINE_VERSION = "1"
-DEFAULT_MAX_STYLE_TOKENS = 48
+from mmssr_plugin.core.style_parsing import StyleAnswer, parse_styles
+from mmssr_plugin.core.taxonomy import DIGITS, STYLE_QUERY, SYSTEM_MESSAGE, Capability
+from mmssr_plugin.data.sample import Sample
+from mmssr_plugin.engines.base import ScoringEngine
+from mmssr_plugin.engines.hf.config import HfEngineSettings
 
 
 @dataclass
@@ -174,74 +170,37 @@ class _LoadedVLM:
 class HfEngine(ScoringEngine):
     """Scorer and styler through Hugging Face transformers, loaded by LLaMA-Factory.
 
-    Args:
-        model_name_or_path: scorer model (local folder or hub id).
-        adapter_name_or_path: LoRA adapter of the scorer (PEFT folder).
-        quantization_bit: 4 or 8 to load with bitsandbytes.
-        template: LLaMA-Factory chat template the scorer was trained with.
-        infer_dtype: ``auto``, ``float32``, ``float16`` or ``bfloat16``.
-        batch_size: samples whose prefixes run in one forward pass.
-        styler_model_name_or_path: separate styler model; default: the scorer's model.
-        styler_adapter_name_or_path: adapter of a separate styler.
-        max_style_tokens: longest style answer generated.
-        max_rows: most query branches in one forward pass (bounds cache copies).
-        extra_args: further LLaMA-Factory model arguments (e.g. ``image_max_pixels``).
-        model_layout: ``auto`` (a LLaVA-NeXT ``llava_qwen`` save is recognised from its
-            ``config.json``), ``llamafactory`` or ``llava_qwen`` (the released mmSSR models, run
-            with the authors' prompt layout).
-        score_parsing: ``digits`` (digit probabilities) or ``authors_int`` (``int()`` of the
-            greedy answer, as the authors' script).
-        style_parsing: ``default`` or ``authors`` (plain comma split, case-sensitive match).
+    Built from :class:`~mmssr_plugin.engines.hf.config.HfEngineSettings` (same arguments; the
+    model path may be given positionally).
     """
 
     name = "hf"
 
-    def __init__(
-        self,
-        model_name_or_path: str,
-        adapter_name_or_path: str | None = None,
-        quantization_bit: int | None = None,
-        template: str = "qwen2_vl",
-        infer_dtype: str = "auto",
-        batch_size: int = 8,
-        styler_model_name_or_path: str | None = None,
-        styler_adapter_name_or_path: str | None = None,
-        max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS,
-        max_rows: int = 64,
-        extra_args: Mapping[str, Any] | None = None,
-        model_layout: str = "auto",
-        score_parsing: str = "digits",
-        style_parsing: str = "default",
-    ) -> None:
-        if quantization_bit not in (None, 4, 8):
-            raise ValueError(f"quantization_bit must be 4, 8 or None, got {quantization_bit}")
-        _check_parsing(score_parsing, style_parsing)
-        self.score_parsing = score_parsing
-        self._parse_styles = authors_styles if style_parsing == "authors" else parse_styles
-        self._settings = dict(model_layout=model_layout, score_parsing=score_parsing,
-                              style_parsing=style_parsing,
-            model_name_or_path=model_name_or_path, adapter_name_or_path=adapter_name_or_path,
-            quantization_bit=quantization_bit, template=template, infer_dtype=infer_dtype,
-            styler_model_name_or_path=styler_model_name_or_path,
-            styler_adapter_name_or_path=styler_adapter_name_or_path,
-            max_style_tokens=max_style_tokens, extra_args=dict(extra_args or {}),
-        )
-        self.batch_size = max(1, batch_size)
-        self.max_style_tokens = max_style_tokens
-        common = dict(quantization_bit=quantization_bit, template=template,
-                      infer_dtype=infer_dtype, extra_args=extra_args or {}, max_rows=max_rows)
-        self.scorer = _load_vlm(model_name_or_path, adapter_name_or_path, model_layout, **common)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Load the scorer (and a separate styler); arguments as :class:`HfEngineSettings`."""
+        settings = HfEngineSettings(*args, **kwargs)
+        self.settings = settings
+        self.batch_size = max(1, settings.batch_size)
+        self.max_style_tokens = settings.max_style_tokens
+        self.authors_styles = settings.style_parsing == "authors"
+        common = dict(quantization_bit=settings.quantization_bit, template=settings.template,
+                      infer_dtype=settings.infer_dtype, extra_args=settings.extra_args,
+                      max_rows=settings.max_rows)
+        self.scorer = _load_vlm(settings, settings.model_name_or_path,
+                                settings.adapter_name_or_path, **common)
         self.styler = self.scorer
-        if styler_model_name_or_path or styler_adapter_name_or_path:
-            self.styler = _load_vlm(styler_model_name_or_path or model_name_or_path,
-                                    styler_adapter_name_or_path, model_layout, **common)
+        if settings.separate_styler:
+            self.styler = _load_vlm(
+                settings, settings.styler_model_name_or_path or settings.model_name_or_path,
+                settings.styler_adapter_name_or_path, **common,
+            )
 
     def score(self, samples: Sequence[Sample], capabilities: Sequence[Capability]) -> np.ndarray:
         """Digit probabilities ``[N, C, 6]`` after each capability query (one shared prefix);
         with ``authors_int`` parsing, one-hot rows of the parsed greedy answers."""
         queries = all_queries(capabilities, with_style=False)
-        if self.score_parsing == "authors_int":
-            from mmssr_plugin.engines.hf.answers import generate_answers
+        if self.settings.score_parsing == "authors_int":
+            from mmssr_plugin.engines.hf.answers import authors_int_probs, generate_answers
 
             return authors_int_probs(generate_answers(self.scorer, samples, queries,
                                                       self.batch_size))
@@ -252,17 +211,17 @@ class HfEngine(ScoringEngine):
         """Greedy style answers (up to ``max_style_tokens``), parsed."""
         _, texts = self.styler.run(samples, [STYLE_QUERY], True, self.batch_size,
                                    self.max_style_tokens)
-        return [self._parse_styles(text) for text in texts]
+        return [parse_styles(text, authors_rules=self.authors_styles) for text in texts]
 
     def score_and_style(
         self, samples: Sequence[Sample], capabilities: Sequence[Capability]
     ) -> tuple[np.ndarray, list[StyleAnswer]]:
         """Scores and styles; with one model for both, all C+1 queries share one prefix pass."""
-        if self.styler is not self.scorer or self.score_parsing != "digits":
+        if self.styler is not self.scorer or self.settings.score_parsing != "digits":
             return super().score_and_style(samples, capabilities)
         probs, texts = self.scorer.run(samples, all_queries(capabilities), True, self.batch_size,
                                        self.max_style_tokens)
-        return probs, [self._parse_styles(text) for text in texts]
+        return probs, [parse_styles(text, authors_rules=self.authors_styles) for text in texts]
 
     @property
     def skipped_fraction(self) -> float:
@@ -275,74 +234,24 @@ class HfEngine(ScoringEngine):
 
     def identity(self) -> dict[str, Any]:
         """See :meth:`describe`."""
-        return self.describe(**self._settings)
+        return self.settings.identity()
 
     @staticmethod
-    def describe(
-        model_name_or_path: str,
-        adapter_name_or_path: str | None = None,
-        quantization_bit: int | None = None,
-        template: str = "qwen2_vl",
-        infer_dtype: str = "auto",
-        styler_model_name_or_path: str | None = None,
-        styler_adapter_name_or_path: str | None = None,
-        max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS,
-        extra_args: Mapping[str, Any] | None = None,
-        model_layout: str = "auto",
-        score_parsing: str = "digits",
-        style_parsing: str = "default",
-        **_runtime: Any,
-    ) -> dict[str, Any]:
-        """Identity of an engine built with these arguments, without loading anything.
-
-        Batch size and branch rows are left out: they change float rounding only. Layout and
-        parsing appear only where they differ from the LLaMA-Factory layout and the defaults.
+    def describe(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Identity of an engine built with these arguments (:class:`HfEngineSettings`), without
+        loading anything. Batch size and branch rows are left out: they change float rounding only.
         """
-        _check_parsing(score_parsing, style_parsing)
-        separate = bool(styler_model_name_or_path or styler_adapter_name_or_path)
-        styler = None
-        if separate:
-            styler = {
-                "model": path_fingerprint(styler_model_name_or_path or model_name_or_path),
-                "adapter": path_fingerprint(styler_adapter_name_or_path),
-            }
-        layouts = {resolve_layout(model_layout, model_name_or_path)}
-        if separate:
-            layouts.add(resolve_layout(model_layout, styler_model_name_or_path or model_name_or_path))
-        variant = {key: value for key, value in (
-            ("layout", ",".join(sorted(layouts))), ("score_parsing", score_parsing),
-            ("style_parsing", style_parsing)) if value not in ("llamafactory", "digits", "default")}
-        return {
-            **variant,
-            "backend": "hf",
-            "model": path_fingerprint(model_name_or_path),
-            "adapter": path_fingerprint(adapter_name_or_path),
-            "quantization": f"bnb-{quantization_bit}bit" if quantization_bit else None,
-            "template": template,
-            "infer_dtype": infer_dtype,
-            "styler": styler or "scorer",
-            "max_style_tokens": max_style_tokens,
-            "extra_args": dict(sorted((extra_args or {}).items())),
-            "engine_version": HF_ENGINE_VERSION,
-            "prompt_version": PROMPT_VERSION,
-        }
+        return HfEngineSettings(*args, **kwargs).identity()
 
 
-def _load_vlm(model_name_or_path: str, adapter_name_or_path: str | None, model_layout: str,
-              **common: Any) -> _LoadedVLM:
+def _load_vlm(settings: HfEngineSettings, model_name_or_path: str,
+              adapter_name_or_path: str | None, **common: Any) -> _LoadedVLM:
     """The model slot for a checkpoint: LLaMA-Factory's loader or the ``llava_qwen`` one."""
-    if resolve_layout(model_layout, model_name_or_path) == "llava_qwen":
+    if settings.layout(model_name_or_path) == "llava_qwen":
         from mmssr_plugin.engines.hf.llava_qwen_engine import LoadedLlavaQwen
 
         return LoadedLlavaQwen(model_name_or_path, adapter_name_or_path, **common)
     return _LoadedVLM(model_name_or_path, adapter_name_or_path, **common)
-
-
-def _check_parsing(score_parsing: str, style_parsing: str) -> None:
-    if score_parsing not in SCORE_PARSINGS:
-        raise ValueError(f"score_parsing must be one of {SCORE_PARSINGS}, got {score_parsing!r}")
-    if style_parsing not in STYLE_PARSINGS:
-        raise ValueError(f"style_parsing must be one of {STYLE_PARSINGS}, got {style_parsing!r}")
 
 
 def _single_token(tokenizer: Any, text: str) -> int:

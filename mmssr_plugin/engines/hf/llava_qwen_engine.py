@@ -15,7 +15,7 @@ import torch
 
 from mmssr_plugin.core.prompts import scorer_user_text
 from mmssr_plugin.core.taxonomy import DIGITS
-from mmssr_plugin.data.samples import Sample
+from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.engines.hf.engine import _Encoded, _LoadedVLM, _single_token, split_prompts
 from mmssr_plugin.engines.hf.kv_branching import PrefixBrancher
 from mmssr_plugin.engines.hf.llava_qwen_model import IMAGE_SLOT_ID, load_llava_qwen

@@ -109,11 +109,6 @@ def test_bitsandbytes_loads_and_scores(checkpoint, samples, full_precision, bits
     assert engine.identity()["quantization"] == f"bnb-{bits}bit"
 
 
-def test_adapters_on_a_direct_llava_qwen_load_are_refused(checkpoint, tmp_path):
-    with pytest.raises(ValueError, match="adapters are not supported"):
-        get_engine("hf", model_name_or_path=str(checkpoint), adapter_name_or_path=str(tmp_path))
-
-
 def test_authors_int_scores_parse_the_greedy_answers(checkpoint, samples):
     from mmssr_plugin.engines.hf.answers import authors_int_probs, generate_answers
 

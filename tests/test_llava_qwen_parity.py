@@ -184,8 +184,11 @@ def test_prompt_layout_has_two_separate_newlines_after_the_image(engine, samples
     vlm = engine.scorer
     encoded = vlm.encode(samples[0], [CAPS[0].query, STYLE_QUERY])
     prefix = encoded.prefix
-    start = prefix.index(-200)
-    assert prefix[start : start + 730] == [-200] * 730 and prefix[start + 730] != -200
+    from mmssr_plugin.engines.hf.llava_qwen_modeling import IMAGE_SLOT_ID
+
+    start = prefix.index(IMAGE_SLOT_ID)
+    assert prefix[start : start + 730] == [IMAGE_SLOT_ID] * 730
+    assert prefix[start + 730] != IMAGE_SLOT_ID
     newline = reference.ids("\n")
     assert len(newline) == 1 and prefix[start + 730 : start + 732] == newline * 2
     assert reference.ids("\n\n") != newline * 2  # a merged token exists; we must not use it

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LLAVA_MODEL_TYPES = ("llava_qwen", "llava")
+# llava_qwen: the released saves; llava: lmms-lab's uploads; mmssr_llava_qwen: converted here.
+LLAVA_MODEL_TYPES = ("llava_qwen", "llava", "mmssr_llava_qwen")
 MODEL_LAYOUTS = ("auto", "llamafactory", "llava_qwen")
 TOWER_PREFIX = "model.vision_tower.vision_tower.vision_model."
-PROJECTOR_PREFIX = "model.mm_projector."
-NEWLINE_KEY = "model.image_newline"
 
 # siglip-so400m-patch14-384: what LLaVA-NeXT builds from the tower's name (not in config.json).
 SO400M_HEADS = 16
@@ -100,7 +99,8 @@ def load_spec(folder: str | Path) -> LlavaQwenSpec:
             "appends image_newline)")
     text = {k: v for k, v in config.items()
             if not k.startswith(("mm_", "image_", "tokenizer_", "vision_"))
-            and k not in ("architectures", "model_type", "use_mm_proj", "auto_map")}
+            and k not in ("architectures", "model_type", "use_mm_proj", "auto_map",
+                          "text_vocab_size")}
     return LlavaQwenSpec(folder=folder, config=config, text_config=text)
 
 
@@ -119,50 +119,62 @@ def weight_files(folder: Path) -> dict[str, Path]:
         return {name: single for name in handle.keys()}
 
 
-def read_tensors(folder: Path, prefix: str) -> dict[str, Any]:
-    """The tensors whose names start with ``prefix``, with the prefix removed (CPU tensors)."""
+def tensor_shapes(folder: Path, prefix: str) -> dict[str, tuple[int, ...]]:
+    """Shapes of the tensors whose names start with ``prefix`` (prefix removed), read from the
+    safetensors headers without loading the tensors."""
     from safetensors import safe_open
 
-    files: dict[Path, list[str]] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for name, file in weight_files(folder).items():
         if name.startswith(prefix):
-            files.setdefault(file, []).append(name)
-    tensors = {}
-    for file, names in files.items():
-        with safe_open(str(file), framework="pt") as handle:
-            for name in names:
-                tensors[name[len(prefix):]] = handle.get_tensor(name)
-    if not tensors:
+            with safe_open(str(file), framework="pt") as handle:
+                shapes[name[len(prefix):]] = tuple(handle.get_slice(name).get_shape())
+    if not shapes:
         raise UnsupportedCheckpoint(f"{folder} holds no tensor named {prefix}*")
-    return tensors
+    return shapes
+
+
+def model_config(spec: LlavaQwenSpec) -> Any:
+    """The ``MmssrLlavaQwenConfig`` of a checkpoint: its Qwen2 fields and its vision tower's
+    (from ``vision_config`` once converted, else from the stored tower's shapes). Imports torch."""
+    from mmssr_plugin.engines.hf.llava_qwen_modeling import MmssrLlavaQwenConfig
+
+    vision = spec.config.get("vision_config")
+    if not vision:
+        vision = vision_config(tensor_shapes(spec.folder, TOWER_PREFIX)).to_dict()
+    return MmssrLlavaQwenConfig(vision_config=vision,
+                                mm_hidden_size=spec.config.get("mm_hidden_size"),
+                                **spec.text_config)
 
 
 def vision_config(tower: dict[str, Any]) -> Any:
-    """A ``SiglipVisionConfig`` with so400m's hyper-parameters and the stored tower's sizes."""
+    """A ``SiglipVisionConfig`` with so400m's hyper-parameters and the stored tower's sizes
+    (``tower``: tensor name -> shape, or -> tensor)."""
     from transformers import SiglipVisionConfig
 
+    tower = {name: tuple(getattr(value, "shape", value)) for name, value in tower.items()}
     patch = tower["embeddings.patch_embedding.weight"]
     layers = {int(m.group(1)) for key in tower
               if (m := re.match(r"encoder\.layers\.(\d+)\.", key))}
     if "head.probe" in tower or any(key.startswith("head.") for key in tower):
         raise UnsupportedCheckpoint("the stored vision tower has a pooling head; expected none")
-    hidden = patch.shape[0]
+    hidden = patch[0]
     if hidden % SO400M_HEADS:
         raise UnsupportedCheckpoint(
             f"vision width {hidden} is not divisible by so400m's {SO400M_HEADS} heads")
-    positions = tower["embeddings.position_embedding.weight"].shape[0]
-    if positions != (SO400M_IMAGE_SIZE // patch.shape[-1]) ** 2:
+    positions = tower["embeddings.position_embedding.weight"][0]
+    if positions != (SO400M_IMAGE_SIZE // patch[-1]) ** 2:
         raise UnsupportedCheckpoint(
             f"the stored vision tower has {positions} positions; a {SO400M_IMAGE_SIZE} px tower "
-            f"with patch {patch.shape[-1]} has {(SO400M_IMAGE_SIZE // patch.shape[-1]) ** 2}")
+            f"with patch {patch[-1]} has {(SO400M_IMAGE_SIZE // patch[-1]) ** 2}")
     return SiglipVisionConfig(
         hidden_size=hidden,
-        intermediate_size=tower["encoder.layers.0.mlp.fc1.weight"].shape[0],
+        intermediate_size=tower["encoder.layers.0.mlp.fc1.weight"][0],
         num_hidden_layers=len(layers),
         num_attention_heads=SO400M_HEADS,
-        num_channels=patch.shape[1],
+        num_channels=patch[1],
         image_size=SO400M_IMAGE_SIZE,
-        patch_size=patch.shape[-1],
+        patch_size=patch[-1],
         hidden_act=SO400M_ACTIVATION,
         layer_norm_eps=SO400M_LAYER_NORM_EPS,
         vision_use_head=False,

@@ -18,24 +18,22 @@ from mmssr_plugin.core.taxonomy import DIGITS
 from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.engines.hf.engine import _Encoded, _LoadedVLM, _single_token, split_prompts
 from mmssr_plugin.engines.hf.kv_branching import PrefixBrancher
-from mmssr_plugin.engines.hf.llava_qwen_model import IMAGE_SLOT_ID, load_llava_qwen
+from mmssr_plugin.engines.hf.llava_qwen_model import load_llava_qwen
+from mmssr_plugin.engines.hf.llava_qwen_modeling import IMAGE_SLOT_ID
 from mmssr_plugin.engines.hf.llava_qwen_prompts import IMAGE_PLACEHOLDER, encode_prompt, load_pixels
 
 
 class LoadedLlavaQwen(_LoadedVLM):
-    """A ``llava_qwen`` checkpoint with its tokenizer; ``template`` and ``extra_args`` unused."""
+    """A ``llava_qwen`` checkpoint (released or converted) with its tokenizer and optional LoRA
+    adapter; ``template`` and ``extra_args`` unused."""
 
     def __init__(
         self, model_name_or_path: str, adapter_name_or_path: str | None,
         quantization_bit: int | None, template: str, infer_dtype: str,
         extra_args: Mapping[str, Any], max_rows: int,
     ) -> None:
-        if adapter_name_or_path:
-            raise ValueError(
-                "adapters are not supported on a llava_qwen checkpoint loaded directly; convert "
-                "it and train on the converted checkpoint instead")
         self.model, self.tokenizer, generation = load_llava_qwen(
-            model_name_or_path, infer_dtype, quantization_bit)
+            model_name_or_path, infer_dtype, quantization_bit, adapter_name_or_path)
         self.digit_ids = [_single_token(self.tokenizer, digit) for digit in DIGITS]
         eos = generation.eos_token_id
         if eos is None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-COMMANDS: tuple[str, ...] = ("select", "score", "train", "report", "curate", "build-scorer-data")
+COMMANDS: tuple[str, ...] = (
+    "select", "score", "train", "report", "curate", "build-scorer-data", "convert",
+)
 
 
 class CommandError(Exception):

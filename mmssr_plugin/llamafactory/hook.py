@@ -4,6 +4,7 @@
 ``train`` commands. ``tuner.read_args`` (every path into ``run_exp``: in-process training, torchrun
 children, ``accelerate launch``, Python callers) pops the ``data_selection`` block, runs or reuses
 the stage and points ``dataset`` at the registered subset, so HfArgumentParser never sees the block.
+With ``tuner`` the ``mmssr_llava_qwen`` template and plugin are registered too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def patch_module(module: ModuleType) -> None:
         _wrap(module, "launch", _wrap_launch)
     elif module.__name__ == "llamafactory.train.tuner":
         _wrap(module, "read_args", _wrap_read_args)
+        from mmssr_plugin.llamafactory.llava_qwen_template import register
+
+        register()  # the template of converted llava_qwen checkpoints
 
 
 def _wrap(module: ModuleType, name: str, wrapper: Callable[[Callable], Callable]) -> None:

@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Callable
 
 from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, DIGITS, STYLE_QUERY, STYLES, SYSTEM_MESSAGE, Capability
+from mmssr_plugin.utils import files
 
 # Bump when the built files change. The cache folder name also carries a hash of this file and of
 # the library versions that write the files, so a stale cache is never reused.
@@ -113,21 +112,7 @@ def build_tiny_qwen2vl(path: str | Path | None = None, seed: int = 0) -> Path:
 
 def build_folder_once(target: Path, write: Callable[[Path], None]) -> Path:
     """Write a model folder into a temporary sibling and rename it into place (reused if done)."""
-    if _complete(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        write(staging)
-        staging.chmod(0o755)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not _complete(target):  # not a lost race: a broken folder is in the way
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return files.build_folder_once(target, write, _complete)
 
 
 def _complete(folder: Path) -> bool:

@@ -104,6 +104,16 @@ def load_spec(folder: str | Path) -> LlavaQwenSpec:
     return LlavaQwenSpec(folder=folder, config=config, text_config=text)
 
 
+def tokens_per_image(config: dict[str, Any]) -> int:
+    """Embeddings per image of a converted checkpoint (``vision_config``): patches + newline."""
+    vision = config.get("vision_config")
+    if not vision:
+        raise UnsupportedCheckpoint(
+            "the checkpoint has no vision_config: convert the released llava_qwen checkpoint "
+            "first (docs/released_models.md)")
+    return (vision["image_size"] // vision["patch_size"]) ** 2 + 1
+
+
 def weight_files(folder: Path) -> dict[str, Path]:
     """Tensor name -> safetensors file holding it (single file or sharded with an index)."""
     index = folder / "model.safetensors.index.json"

@@ -20,7 +20,8 @@ from mmssr_plugin.engines.hf.engine import _Encoded, _LoadedVLM, _single_token, 
 from mmssr_plugin.engines.hf.kv_branching import PrefixBrancher
 from mmssr_plugin.engines.hf.llava_qwen_model import load_llava_qwen
 from mmssr_plugin.engines.hf.llava_qwen_modeling import IMAGE_SLOT_ID
-from mmssr_plugin.engines.hf.llava_qwen_prompts import IMAGE_PLACEHOLDER, encode_prompt, load_pixels
+from mmssr_plugin.engines.hf.llava_qwen_prompts import (IMAGE_PLACEHOLDER, encode_prompt,
+                                                        load_pixels, with_image_placeholders)
 
 
 class LoadedLlavaQwen(_LoadedVLM):
@@ -50,12 +51,7 @@ class LoadedLlavaQwen(_LoadedVLM):
     def encode(self, sample: Sample, queries: Sequence[str]) -> _Encoded:
         """The authors' prompt ids for every query; images without a placeholder go first."""
         images = list(sample.images)
-        head = scorer_user_text(sample.turns, "")
-        if images and IMAGE_PLACEHOLDER not in head:
-            head = (IMAGE_PLACEHOLDER + "\n") * len(images) + head
-        if head.count(IMAGE_PLACEHOLDER) != len(images):
-            raise ValueError(f"{head.count(IMAGE_PLACEHOLDER)} {IMAGE_PLACEHOLDER} placeholders "
-                             f"for {len(images)} images")
+        head = with_image_placeholders(scorer_user_text(sample.turns, ""), len(images))
         prompts = []
         for query in queries:
             if IMAGE_PLACEHOLDER in query:

@@ -301,14 +301,16 @@ def test_malformed_score_file(pool_file: Path, tmp_path: Path, text: str, reason
     assert "\n" not in str(caught.value)
 
 
-def test_empty_score_files_mean_everything_missing(pool_file: Path, tmp_path: Path) -> None:
+def test_empty_score_files_are_refused_by_name(pool_file: Path, tmp_path: Path) -> None:
     write(tmp_path / "spatial.jsonl", "")
-    write(tmp_path / "style.jsonl", "")
+    write(tmp_path / "style.jsonl", '{"idx": 1, "pred_response": "yes/no"}\n')
     pool = read_pool(pool_file)
-    scores = read_scores(tmp_path, pool, ["spatial"])
-    assert np.isnan(scores.scores).all()
-    assert [(f.lines, f.missing, f.unknown) for f in scores.files] == [(0, 4, 0), (0, 4, 0)]
-    assert bin_labels(style_bins(pool, scores), 0) == ["unknown+coco"]
+    with pytest.raises(AuthorsFormatError, match=f"^{tmp_path / 'spatial.jsonl'} is empty: expected one JSON line"):
+        read_scores(tmp_path, pool, ["spatial"])
+    jsonl(tmp_path / "spatial.jsonl", [(1, "3")])
+    write(tmp_path / "style.jsonl", "\n")
+    with pytest.raises(AuthorsFormatError, match=f"^{tmp_path / 'style.jsonl'} holds no line"):
+        read_scores(tmp_path, pool, ["spatial"])
 
 
 def test_missing_score_files_are_all_named(tmp_path: Path) -> None:

@@ -64,6 +64,30 @@ def test_converted_checkpoint_scores_like_the_released_one(converted):
         convert_llava_qwen(converted, converted.parent / "again")
 
 
+def test_preflight_accepts_released_and_converted_folders(converted, tmp_path):
+    """``template`` does not apply to the llava_qwen layout: its default and the training template
+    pass, for the released and the converted folder alike; a LLaMA-Factory styler needs its own."""
+    from mmssr_plugin.llamafactory.config import DataSelectionError
+    from mmssr_plugin.llamafactory.preflight import check_scorer
+    from mmssr_plugin.scoring.config import ScorerConfig
+
+    for folder in (build_tiny_llava_qwen(), converted):
+        for template in ("qwen2_vl", "mmssr_llava_qwen"):
+            check_scorer(ScorerConfig(model_name_or_path=str(folder), template=template))
+            check_scorer(ScorerConfig(model_name_or_path=str(folder), template=template,
+                                      styler_model_name_or_path=str(folder), model_layout="llava_qwen"))
+    styler = tmp_path / "qwen2vl-styler"
+    styler.mkdir()
+    (styler / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))
+    mixed = {"model_name_or_path": str(converted), "styler_model_name_or_path": str(styler)}
+    check_scorer(ScorerConfig(**mixed, template="qwen2_vl"))  # the styler's template
+    with pytest.raises(DataSelectionError, match="data_selection.styler_model_name_or_path loads "
+                                                 "through LLaMA-Factory"):
+        check_scorer(ScorerConfig(**mixed, template="mmssr_llava_qwen"))
+    with pytest.raises(DataSelectionError, match="unknown template 'qwen2vl'"):
+        check_scorer(ScorerConfig(**mixed, template="qwen2vl"))
+
+
 def test_training_ids_equal_the_scoring_prompt(converted, scorer_data):
     import llamafactory.train.tuner  # noqa: F401  (the start-up hook registers the template)
     from llamafactory.data import get_template_and_fix_tokenizer

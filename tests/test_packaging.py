@@ -162,7 +162,11 @@ def test_editable_install_puts_pth_in_site_packages(editable_env, project: Path)
     assert Path(where).resolve().is_relative_to(project.resolve())
 
 
-def test_disable_env_keeps_finder_off(editable_env) -> None:
+def test_disable_env_leaves_only_the_guard(editable_env) -> None:
+    """MMSSR_DISABLE_HOOK=1: the finder only guards read_args (a block is refused clearly)."""
     python, _, cwd = editable_env
+    modes = ("import sys; print([f.disabled for f in sys.meta_path "
+             "if type(f).__name__ == 'LlamaFactoryHookFinder'])")
     assert _py(python, HAS_FINDER, cwd).stdout.strip() == "True"
-    assert _py(python, HAS_FINDER, cwd, MMSSR_DISABLE_HOOK="1").stdout.strip() == "False"
+    assert _py(python, modes, cwd).stdout.strip() == "[False]"
+    assert _py(python, modes, cwd, MMSSR_DISABLE_HOOK="1").stdout.strip() == "[True]"

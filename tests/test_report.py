@@ -16,6 +16,7 @@ from mmssr_plugin.commands import report as report_command
 from mmssr_plugin.selection.ranking import ranking_matrices
 from mmssr_plugin.report import build_and_write_report
 from mmssr_plugin.report.html import SECTIONS
+from mmssr_plugin.data.failures import failure_record, sample_failures
 from mmssr_plugin.data.load import load_samples
 from mmssr_plugin.data.validate import summarize_problems
 from mmssr_plugin.selection.bins import StyleBins
@@ -111,10 +112,21 @@ def make_selection(tmp_path: Path, budget: int = 4) -> tuple[dict, list, object,
         "scorer_fingerprint": store.key,
         "score_store": str(store.path),
         "selected_uids": [pool[i].uid for i in result.indices],
-        "parts": [{"source": "pool", "name": "pool_sub", "path": "x", "rows": len(result.indices)}],
+        "picked_by": result.picked_by,
+        "parts": [{"source": "pool", "name": "pool_sub", "path": str(tmp_path / "pool_sub.json"),
+                   "rows": len(result.indices)}],
+        "failures_file": str(write_failures(tmp_path / "failures.jsonl", samples, pool, table)),
         "summary_lines": [],
     }
     return manifest, samples, table, data
+
+
+def write_failures(path: Path, samples: list, pool: list, table) -> Path:
+    """The failures.jsonl of the selection, as the stage writes it: validation, then scoring."""
+    records = [r for s in samples for r in sample_failures(s)]
+    records += [failure_record(pool[i], e) for i, e in enumerate(table.errors) if e is not None]
+    path.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
+    return path
 
 
 def make_report(tmp_path: Path, out: str = "report") -> tuple[Path, Path]:
@@ -200,6 +212,27 @@ def test_report_json_figures(built):
     assert report["config"]["budget"] == 4 and report["key"] == "abc123def456"
 
 
+def test_report_lists_selected_and_failed_samples(built):
+    manifest, *_, html_path, json_path = built
+    report = json.loads(json_path.read_text())
+    assert report["subsets"] == [{"name": "pool_sub", "path": manifest["parts"][0]["path"], "rows": 4}]
+    listing = report["selected_samples"]
+    assert (listing["total"], listing["rows_left_out"]) == (4, 0)
+    # As in test_report_json_figures: ocr picks pool rows 1 and 7 (its 4s), spatial 8 and 9.
+    assert [r["uid"] for r in listing["rows"]] == manifest["selected_uids"]
+    assert [(r["row"], r["capability"], r["score"]) for r in listing["rows"]] == [
+        (1, "ocr", OCR[1]), (8, "ocr", OCR[7]), (9, "spatial", SPATIAL[8]), (10, "spatial", SPATIAL[9])]
+    assert listing["rows"][0]["style_bins"] == ["comparison+alpha", "short description+alpha"]
+    failures = report["failures"]
+    assert (failures["file"], failures["total"]) == (manifest["failures_file"], 2)
+    assert [(r["row"], r["image"].endswith("alpha/missing.png") if r["image"] else None,
+             r["reason"].split(":")[0]) for r in failures["rows"]] == [
+        (5, True, "missing image"), (12, False, "engine error")]
+    text = html_path.read_text()
+    assert "registered dataset <b>pool_sub</b>" in text
+    assert "2 samples excluded by validation or failed at scoring" in text
+
+
 def test_report_html_is_self_contained_and_escaped(built):
     *_, html_path, _ = built
     text = html_path.read_text()
@@ -208,7 +241,10 @@ def test_report_html_is_self_contained_and_escaped(built):
     assert {sid for sid, _ in SECTIONS} <= parser.ids
     assert parser.refs, "no image at all"
     outside = [ref for ref in parser.refs if not ref[2].startswith(("data:", "#"))]
-    assert outside == []
+    # Only links to the selection's own files leave the page: the subset and the failures file.
+    base = html_path.parent.parent
+    assert outside == [("a", "href", (base / name).as_uri())
+                       for name in ("pool_sub.json", "failures.jsonl")]
     imgs = [ref for ref in parser.refs if ref[0] == "img"]
     assert len(imgs) == 4 + 2 * 2 * 5  # 4 plots + top-5 and bottom-5 examples of 2 capabilities
     assert "script" not in parser.tags and "link" not in parser.tags

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +27,7 @@ SCORER_RECIPES = sorted((RECIPES / "scorer").glob("*.yaml"))
 TRAIN_RECIPES = sorted((RECIPES / "train").glob("*_mmssr.yaml"))
 
 
-def test_labels_to_scorer_adapter(tmp_path, tiny_model):
+def test_labels_to_scorer_adapter(tmp_path, tiny_model, train_tiny_scorer):
     samples = load_samples(DEMO_DIR, DEMO)
     labels = tmp_path / "labels.jsonl"
     with FakeTeacher(samples, demo_caps()) as teacher:
@@ -58,13 +55,7 @@ def test_labels_to_scorer_adapter(tmp_path, tiny_model):
     assert len(custom) == 12 and all(r["messages"][1]["content"] in "012345" for r in custom)
 
     adapter = tmp_path / "adapter"
-    command = [
-        sys.executable, "-m", "llamafactory.cli", "train", str(RECIPES / "scorer/tiny_cpu_lora_scorer.yaml"),
-        f"model_name_or_path={tiny_model}", f"dataset_dir={data}", f"output_dir={adapter}",
-    ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_tiny_scorer(data, adapter)
     assert (adapter / "adapter_model.safetensors").is_file()
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and Path(config["base_model_name_or_path"]) == Path(tiny_model)

@@ -123,6 +123,22 @@ def test_broken_samples_are_reported_and_excluded(data_dir):
     rows = json.loads((data_dir / entry["file_name"]).read_text())
     assert len(rows) == 38 and {r["idx"] for r in rows}.isdisjoint({0, 1})
 
+    # Each excluded sample is traceable: failures.jsonl next to the subset, named in the summary.
+    (named,) = [line.split(" -> ")[1] for line in lines if "excluded or failed samples: 2 -> " in line]
+    failures_path = Path(named)
+    assert failures_path.parent == (data_dir / entry["file_name"]).parent
+    records = [json.loads(line) for line in failures_path.read_text().splitlines()]
+    assert [(r["dataset"], r["row"], r["reason"].split(":")[0]) for r in records] == [
+        ("mmssr_demo", 0, "missing image"), ("mmssr_demo", 1, "image placeholder mismatch")]
+    assert records[0]["image"].endswith("mmssr_demo/images/coco/missing.png")
+    assert all(r["uid"].startswith("mmssr_demo:") for r in records)
+    report = [line.split("report: ", 1)[1] for line in lines if "] report: " in line]
+    content = json.loads(Path(report[0]).with_suffix(".json").read_text())
+    assert content["failures"]["file"] == str(failures_path.resolve())
+    assert content["failures"]["rows"] == records
+    assert content["subsets"][0]["name"] == out["dataset"]
+    assert content["selected_samples"]["total"] == 38
+
 
 def test_hook_patches_once():
     def read_args(args=None):

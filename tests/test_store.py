@@ -83,3 +83,26 @@ def test_digit_summary_marks_low_mass_missing():
     assert digits.expected[0, 0] == pytest.approx(3.4)
     assert np.isnan(digits.expected[1, 0])
     assert digits.mass[1, 0] == pytest.approx(0.2)
+
+
+def test_a_scored_row_wins_over_a_failed_one_and_rewrites_replace_rows(tmp_path):
+    store = _store(tmp_path)
+    failed = _result(["a", "b"], 2)
+    failed = ShardResult(failed.uids, np.full_like(failed.probs, np.nan), failed.styles,
+                         failed.style_raw, failed.style_unmatched,
+                         ["scoring failed: OSError: truncated", None], ["cause-1", None])
+    scored = _result(["a"], 3)
+    store.write_shard("z-failed", failed)  # sorts after the scored shard
+    store.write_shard("a-scored", scored)
+    table = store.read(["a", "b"])
+    assert table.errors == [None, None]
+    np.testing.assert_array_equal(table.probs[0], scored.probs[0])
+    only_failed = store.read(["a", "b"], shard_ids=["z-failed"])
+    assert only_failed.errors[0].startswith("scoring failed") and only_failed.causes == ["cause-1", None]
+
+    store.rewrite_rows("z-failed", scored)
+    rewritten = store.read_shard("z-failed")
+    assert rewritten.uids == ["a", "b"] and rewritten.errors == [None, None]
+    assert rewritten.causes == [None, None]
+    np.testing.assert_array_equal(rewritten.probs[0], scored.probs[0])
+    np.testing.assert_array_equal(rewritten.probs[1], failed.probs[1])

@@ -11,7 +11,7 @@ import importlib
 from types import ModuleType
 
 COMMANDS: tuple[str, ...] = (
-    "select", "score", "train", "report", "curate", "build-scorer-data", "convert",
+    "select", "score", "train", "report", "curate", "build-scorer-data", "eval-scorer", "convert",
 )
 
 

@@ -83,13 +83,20 @@ def run(args: argparse.Namespace) -> int:
     except TeacherFatal as err:
         for line in summary_lines(err.summary) if err.summary else []:
             print(line)
-        raise CommandError(f"{err} (labels so far are saved; rerun to resume)") from None
+        saved = "labels so far are saved; rerun to resume" if err.summary and err.summary.accepted else (
+            f"no label was written to {args.output}")
+        raise CommandError(f"{err} ({saved})") from None
     except KeyboardInterrupt:
         print(f"mmssr-cli: aborted; accepted labels are in {args.output}, rerun to resume", file=sys.stderr)
         return 130
     for line in summary_lines(summary):
         print(line)
-    print(f"wrote: {args.output}" + (f"; rejected: {rejected_path(args.output)}" if summary.rejected else ""))
+    rejected = f"rejected: {rejected_path(args.output)}" if summary.rejected else ""
+    if summary.sent and not summary.accepted and not summary.stopped:
+        raise CommandError(f"no label accepted, nothing added to {args.output}"
+                           + (f"; see {rejected}" if rejected else ""))
+    wrote = f"wrote: {args.output}" if summary.accepted else f"no new label in {args.output}"
+    print(wrote + (f"; {rejected}" if rejected else ""))
     return 130 if summary.stopped else 0
 
 

@@ -29,6 +29,16 @@ def parse_budget(text: str) -> float | int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def parse_threshold(text: str) -> float:
+    """A finite number in the score range [0, 5)."""
+    from mmssr_plugin.selection.config import check_threshold
+
+    try:
+        return check_threshold(bounded(float)(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("threshold ")) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``select``."""
     options: list[tuple[str, dict[str, Any]]] = [
@@ -39,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       "help": "ratio of the pool in (0, 1] (0.3, 1.0) or a sample count (1000)"}),
         ("--capabilities", {"default": "all",
                             "help": "comma-separated capability ids, or 'all' (default)"}),
-        ("--threshold", {"type": bounded(float), "default": 0.0,
+        ("--threshold", {"type": parse_threshold, "default": 0.0,
                          "help": "a sample is eligible for a capability only if its score is "
                                  "above this (default 0)"}),
         ("--keyword", {"action": "append", "type": parse_keyword, "default": [],
@@ -53,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("--no-report", {"action": "store_true", "help": "do not write the report"}),
         ("--media-dir", {"type": Path, "default": None,
                          "help": "folder the records' image paths are relative to, for report "
-                                 "thumbnails (default: the pool's)"}),
+                                 "thumbnails (default: the pool's folder, or the folder up to 3 "
+                                 "levels above it under which they exist, as score --pool)"}),
     ]
     for flag, kwargs in options:
         parser.add_argument(flag, **kwargs)
@@ -83,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     read_s = time.perf_counter() - began
     result = select(scores.scores, capabilities, bins, args.budget, threshold=args.threshold)
     select_s = time.perf_counter() - began - read_s
+    if len(result.indices) == 0:
+        raise CommandError(f"nothing selected, {args.output} not written: {_empty_reason(scores, result)}")
     written = write_selected(pool, result.indices, args.output)
     write_s = time.perf_counter() - began - read_s - select_s
 
@@ -94,6 +107,16 @@ def run(args: argparse.Namespace) -> int:
         timing += f", report {time.perf_counter() - report_began:.1f} s"
     print(f"wall time: {time.perf_counter() - began:.1f} s ({timing})")
     return 0
+
+
+def _empty_reason(scores: Any, result: Any) -> str:
+    """Why nothing was selected: no usable score line at all, else the sampler's reason."""
+    files = scores.files[:-1]
+    usable = sum(f.lines - f.unknown - f.unparseable for f in files)
+    if usable == 0:
+        counts = ", ".join(f"{f.path.name} {f.unparseable} of {f.lines}" for f in files)
+        return f"no score line holds a digit answer 0..5 for a pool sample (unparseable: {counts})"
+    return result.shortfall_reason or "no eligible sample"
 
 
 def default_report_dir(output: Path) -> Path:

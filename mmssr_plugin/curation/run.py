@@ -176,6 +176,11 @@ def label_samples(
         pool.shutdown(wait=False, cancel_futures=True)
         accepted.close()
         rejected.close()
+    unreached = summary.rejected.get("connection error", 0)
+    if fatal is None and todo and not summary.stopped and unreached == len(todo):
+        fatal = TeacherFatal(
+            f"cannot reach the teacher at {config.url} (all {unreached} samples failed to connect)"
+        )
     if fatal is not None:
         summary.stopped = True
         fatal.summary = summary

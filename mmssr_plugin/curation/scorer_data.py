@@ -174,7 +174,7 @@ def build_scorer_data(
     summary = ScorerDataSummary()
     merged = merge_labels((label for path in label_paths for label in read_labels(path)), summary)
     capabilities = [Capability(cap_id, keyword) for cap_id, keyword in summary.capabilities.items()]
-    usable = _usable_samples(load_samples(dataset_dir, dataset, media_dir, check_images=False), merged, summary)
+    usable = usable_samples(load_samples(dataset_dir, dataset, media_dir, check_images=False), merged, summary)
     if not usable:
         raise ScorerDataError(
             f"none of the {len(merged)} labelled samples is usable in dataset {dataset!r} "
@@ -210,7 +210,7 @@ def build_scorer_data(
     return summary
 
 
-def _usable_samples(
+def usable_samples(
     samples: Sequence[Sample], merged: dict[str, MergedLabel], summary: ScorerDataSummary
 ) -> list[Sample]:
     """The labelled samples of the pool without problems, in pool order (counts the others).

@@ -61,7 +61,7 @@ def sample_from_row(
         turns, system, problems = _alpaca_conversation(row, spec)
     else:
         turns, system, problems = _chat_conversation(row, spec)
-    written, image_problems = _image_values(row, spec)
+    written, image_problems = image_values(row, spec)
     images = tuple(_resolve_media(path, media_dir) for path in written)
     sample = Sample(
         uid=uid,
@@ -181,7 +181,7 @@ def _alpaca_conversation(row: dict, spec: DatasetSpec) -> tuple[list[str], Any, 
     return turns, row.get(columns["system"]) if columns["system"] else None, problems
 
 
-def _image_values(row: dict, spec: DatasetSpec) -> tuple[list[str], list[str]]:
+def image_values(row: dict, spec: DatasetSpec) -> tuple[list[str], list[str]]:
     """Image paths as written in the row (a list or a single string), and problems with them."""
     column = spec.columns["images"]
     value = row.get(column) if column else None

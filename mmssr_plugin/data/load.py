@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
-from mmssr_plugin.data.convert import sample_from_row
+from mmssr_plugin.data.convert import image_values, sample_from_row
+from mmssr_plugin.data.media_root import find_media_root
 from mmssr_plugin.data.readers import read_raw_rows
 from mmssr_plugin.data.registry import load_dataset_info
 from mmssr_plugin.data.resolve import resolve_dataset
 from mmssr_plugin.data.sample import DatasetError, DatasetSpec, Sample
+
+logger = logging.getLogger(__name__)
 
 
 def load_samples(
@@ -57,15 +62,25 @@ def load_pool_file(
 ) -> list[Sample]:
     """Read a LLaVA-style pool file that is not registered anywhere (dataset name: the file stem).
 
-    Image paths resolve against ``media_dir`` (default: the file's folder).
+    Image paths resolve against ``media_dir``; by default against the pool's folder or the folder
+    above it under which its image paths exist (:func:`mmssr_plugin.data.media_root.find_media_root`).
     """
     path = Path(path).resolve()
     if not path.is_file():
         raise DatasetError(f"pool file {path} not found")
     info = {path.stem: {**LLAVA_POOL_ENTRY, "file_name": str(path)}}
     spec = resolve_dataset(path.parent, path.stem, info)
-    media = Path(media_dir) if media_dir is not None else path.parent
-    return samples_from_specs([spec], media, source_column, check_images=check_images)
+    rows = list(read_raw_rows(spec))
+    if media_dir is not None:
+        media = Path(media_dir)
+    else:
+        written = [image for row in rows if isinstance(row, dict) for image in image_values(row, spec)[0]]
+        root = find_media_root(path, written)
+        media = root.folder
+        if root.checked:
+            logger.info(f"images of {path.name} resolve against {media} ({root.found} of the first "
+                        f"{root.checked} relative image paths found there)")
+    return _samples(spec, rows, media, source_column, check_images, {})
 
 
 def samples_from_specs(
@@ -78,7 +93,17 @@ def samples_from_specs(
     """Every raw row of the resolved datasets as a validated sample, datasets in order."""
     cache: dict[str, str | None] = {}
     return [
-        sample_from_row(row, index, spec, media_dir, source_column, check_images=check_images, image_cache=cache)
+        sample
         for spec in specs
-        for index, row in enumerate(read_raw_rows(spec))
+        for sample in _samples(spec, read_raw_rows(spec), media_dir, source_column, check_images, cache)
+    ]
+
+
+def _samples(
+    spec: DatasetSpec, rows: Iterable[Any], media_dir: Path, source_column: str | None,
+    check_images: bool, cache: dict[str, str | None],
+) -> list[Sample]:
+    return [
+        sample_from_row(row, index, spec, media_dir, source_column, check_images=check_images, image_cache=cache)
+        for index, row in enumerate(rows)
     ]

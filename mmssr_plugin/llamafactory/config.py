@@ -16,11 +16,14 @@ from typing import Any
 
 from mmssr_plugin.scoring.config import JobConfig, ScorerConfig
 from mmssr_plugin.selection.budget import BudgetError, parse_budget
-from mmssr_plugin.selection.config import SelectionConfig
+from mmssr_plugin.selection.config import SelectionConfig, check_threshold
 from mmssr_plugin.utils.files import CACHE_DIR_NAME
 
 SUBSETS_DIR_NAME = "mmssr_subsets"
 """Default folder (under the dataset directory) for the subset files."""
+
+INFER_DTYPES = ("auto", "float16", "bfloat16", "float32")
+"""LLaMA-Factory's ``infer_dtype`` values."""
 
 
 class DataSelectionError(ValueError):
@@ -135,16 +138,21 @@ def _parse(block: dict[str, Any]) -> DataSelectionConfig:
                 f"data_selection.{name} must be one of {list(choices)}, got {block[name]!r}"
             )
     block["budget"] = _parse_budget(block["budget"])
-    threshold = block["threshold"]
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
-        raise DataSelectionError(f"data_selection.threshold must be a number, got {threshold!r}")
+    try:
+        check_threshold(block["threshold"])
+    except ValueError as exc:
+        raise DataSelectionError(f"data_selection.{exc}") from None
+    if block["method"] == "mmssr" and block["infer_dtype"] not in INFER_DTYPES:
+        raise DataSelectionError(
+            f"data_selection.infer_dtype must be one of {list(INFER_DTYPES)}, got {block['infer_dtype']!r}"
+        )
     parts = {part: {} for part in _PARTS}
     for name, (part, _) in BLOCK_FIELDS.items():
         parts[part][name] = block[name]
     try:
         selection = SelectionConfig(**parts["selection"])
     except ValueError as exc:
-        raise DataSelectionError(f"data_selection.capabilities: {exc}") from None
+        raise DataSelectionError(_capabilities_message(exc)) from None
     try:
         scorer = ScorerConfig(**parts["scorer"], check=selection.method == "mmssr")
     except ValueError as exc:
@@ -159,6 +167,17 @@ def _parse(block: dict[str, Any]) -> DataSelectionConfig:
         scorer=scorer, selection=selection, job=JobConfig(**parts["job"]),
         output=OutputConfig(**parts["output"]),
     )
+
+
+def _capabilities_message(exc: ValueError) -> str:
+    """The capability error in the block's words: an unknown id points at capability_keywords."""
+    message = str(exc)
+    if message.startswith("unknown capabilities"):
+        message = message.split(" (", 1)[0] + (
+            "; add a capability of your own under data_selection.capability_keywords "
+            "(id: keyword)"
+        )
+    return f"data_selection.capabilities: {message}"
 
 
 def _parse_budget(value: Any) -> float | int:
@@ -182,7 +201,9 @@ def _parse_budget(value: Any) -> float | int:
 
 def help_text() -> str:
     """One line per key: name, default and help (for ``mmssr-cli train --help-config``)."""
-    return "\n".join(
-        f"  {name} (default {_default(f)!r}): {f.metadata.get('help', '')}"
-        for name, (_, f) in BLOCK_FIELDS.items()
-    )
+    lines = []
+    for name, (_, f) in BLOCK_FIELDS.items():
+        choices = f.metadata.get("choices")
+        values = f" Values: {', '.join(map(str, choices))}." if choices else ""
+        lines.append(f"  {name} (default {_default(f)!r}): {f.metadata.get('help', '')}{values}")
+    return "\n".join(lines)

@@ -23,6 +23,7 @@ class ScoredPool:
         capabilities: capability ids, in the order of the score columns.
         scores: float ``[N, C]`` the sampler ranked by (NaN: missing).
         bins: the pool's style bins.
+        evaluation: what the report shows of the scorer's last held-out evaluation, if any.
     """
 
     summary: ScoringSummary
@@ -30,6 +31,7 @@ class ScoredPool:
     capabilities: list[str]
     scores: np.ndarray
     bins: StyleBins
+    evaluation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, eq=False)

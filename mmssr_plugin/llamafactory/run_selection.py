@@ -3,18 +3,22 @@ write the subsets and register them. Returns the manifest the stage caches."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Sequence
 
 from mmssr_plugin import __version__
+from mmssr_plugin.data.failures import FailureRecord, failure_record, sample_failures
 from mmssr_plugin.data.load import load_samples
 from mmssr_plugin.data.sample import DatasetSpec, Sample
-from mmssr_plugin.data.subsets import subset_name, write_subsets
+from mmssr_plugin.data.subsets import write_subsets
 from mmssr_plugin.data.validate import summarize_problems
 from mmssr_plugin.llamafactory.config import DataSelectionConfig, DataSelectionError, StagePaths
 from mmssr_plugin.llamafactory.outcome import MadeSelection, Picked, ScoredPool
+from mmssr_plugin.llamafactory.outputs import SelectionOutputs
 from mmssr_plugin.llamafactory.stage_summary import summary_lines
+from mmssr_plugin.utils.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +29,7 @@ def make_selection(
     paths: StagePaths,
     key: str,
     identity: dict[str, Any] | None = None,
+    outputs: SelectionOutputs | None = None,
 ) -> MadeSelection:
     """Select, write and register the subset; the manifest describes all of it.
 
@@ -34,8 +39,10 @@ def make_selection(
         paths: dataset, media, cache and output folders.
         key: the selection key (names the subsets and the manifest).
         identity: the scorer's engine identity (mmssr), already computed for the key.
+        outputs: the files it writes (default: named from the settings and key).
     """
     selection = config.selection
+    outputs = outputs or SelectionOutputs.of(selection, specs, paths.output_dir, key)
     samples = load_samples(paths.dataset_dir, [s.name for s in specs], paths.media_dir,
                            selection.source_column)
     valid = [s for s in samples if s.ok]
@@ -51,15 +58,16 @@ def make_selection(
     result, scored = picked.result, picked.scored
     chosen = result.indices
     if len(chosen) == 0:
-        raise DataSelectionError(
-            f"the selection is empty: {result.shortfall_reason or 'no eligible sample'}"
-        )
+        raise DataSelectionError(f"the selection is empty: {_empty_reason(config, picked)}")
+    failures = _failure_records(samples, valid, scored)
+    paths.output_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(outputs.failures_path) as handle:
+        handle.writelines(json.dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in failures)
 
     rows_by_dataset: dict[str, list[int]] = {}
     for i in chosen:
         rows_by_dataset.setdefault(valid[i].dataset, []).append(valid[i].row)
-    tag = selection.budget_tag()
-    names = {s.name: subset_name(s.name, selection.method, tag, key[:8]) for s in specs}
+    names = outputs.names
     fingerprint = scored.summary.fingerprint_key if scored else None
     provenance = {
         s.name: {
@@ -97,7 +105,11 @@ def make_selection(
         "datasets": [s.name for s in specs],
         "scorer_fingerprint": fingerprint,
         "score_store": str(scored.summary.store_path) if scored else None,
+        "scorer_evaluation": scored.evaluation if scored else None,
         "selected_uids": [valid[i].uid for i in chosen],
+        "picked_by": result.picked_by,
+        "failures_file": str(outputs.failures_path.resolve()),
+        "failures_count": len(failures),
         "parts": [
             {"source": p.source, "name": p.name, "path": str(p.path.resolve()), "rows": p.rows}
             for p in parts
@@ -105,13 +117,48 @@ def make_selection(
     }
     report = None
     if config.output.report:
-        out_dir = paths.output_dir / f"report_{selection.method}_{tag}_{key[:8]}"
-        report = _write_report(out_dir, manifest, samples, scored)
+        report = _write_report(outputs.report_dir, manifest, samples, scored)
     manifest["report"] = str(report) if report else None
     lines = summary_lines(selection, samples, valid, picked, parts, paths.dataset_dir, skipped,
                           report)
+    lines.insert(-1 if report else len(lines),
+                 f"excluded or failed samples: {len(failures)} -> {outputs.failures_path}")
     manifest["summary_lines"] = lines
     return MadeSelection(manifest, lines)
+
+
+def _failure_records(
+    samples: list[Sample], valid: list[Sample], scored: ScoredPool | None,
+) -> list[FailureRecord]:
+    """Every sample excluded by validation (load order), then every one that failed at scoring."""
+    records = [record for sample in samples for record in sample_failures(sample)]
+    if scored is not None:
+        records += [failure_record(valid[i], reason)
+                    for i, reason in enumerate(scored.table.errors) if reason is not None]
+    return records
+
+
+def _empty_reason(config: DataSelectionConfig, picked: Picked) -> str:
+    """Why nothing was picked, naming the scorer's digit mass when it answered no digit."""
+    scored, result = picked.scored, picked.result
+    if scored is not None:
+        summary = scored.summary
+        if summary.scored == 0:
+            reasons = ", ".join(f"{n} x {k}" for k, n in summary.failures.items())
+            return f"no sample could be scored ({reasons or 'all failed'})"
+        no_scores = all(n >= summary.scored for n in summary.non_digit.values())
+        if no_scores and config.scorer.score_parsing == "authors_int":
+            return ("the scorer answered no int() score in 0..5 (score_parsing authors_int); "
+                    "check the scorer, its adapter and model_layout")
+        if summary.digit_mass and no_scores:
+            lowest = min(summary.digit_mass.values())
+            mean = sum(summary.digit_mass.values()) / len(summary.digit_mass)
+            return (
+                f"the scorer answered no digit: mean probability on the digits 0..5 (digit mass) "
+                f"{mean:.3f}, lowest capability {lowest:.3f}, below min_digit_mass "
+                f"{config.scorer.min_digit_mass:g}; check the scorer, its adapter and template"
+            )
+    return result.shortfall_reason or "no eligible sample"
 
 
 def _pick(
@@ -125,10 +172,14 @@ def _pick(
 
         return Picked(select_random(len(valid), selection.budget, selection.seed))
 
+    from mmssr_plugin.evaluation.records import find_record, low_digit_warning, report_link
     from mmssr_plugin.scoring.job import run_scoring
     from mmssr_plugin.selection.methods import select_mmssr
 
     capabilities = selection.capability_list
+    evaluation = find_record(cache_dir, identity) if identity is not None else None
+    if warning := low_digit_warning(evaluation):
+        logger.warning(f"warning: {warning}")
     table, summary = run_scoring(
         valid, config.scorer, capabilities, cache_dir, workers=config.job.workers,
         shard_size=config.job.shard_size, identity=identity,
@@ -138,7 +189,8 @@ def _pick(
     ids = [c.id for c in capabilities]
     made = select_mmssr(table.digits, table.styles, [s.source for s in valid], ids,
                         selection.budget, selection.threshold, selection.ranking)
-    return Picked(made.result, ScoredPool(summary, table, ids, made.scores, made.bins))
+    return Picked(made.result, ScoredPool(summary, table, ids, made.scores, made.bins,
+                                          report_link(evaluation)))
 
 
 def _write_report(

@@ -19,6 +19,8 @@ from mmssr_plugin.data.registry import is_hub_dataset_dir, load_dataset_info
 from mmssr_plugin.data.resolve import resolve_dataset
 from mmssr_plugin.data.sample import DatasetError, DatasetSpec
 from mmssr_plugin.llamafactory.config import DataSelectionConfig, DataSelectionError, StagePaths
+from mmssr_plugin.llamafactory.outputs import SelectionOutputs
+from mmssr_plugin.llamafactory.preflight import check_files_writable, check_folder, check_scorer
 from mmssr_plugin.llamafactory.stage_logs import stage_logs
 from mmssr_plugin.utils.files import atomic_write_json, exclusive_lock
 from mmssr_plugin.utils.hashing import canonical_hash
@@ -27,26 +29,32 @@ logger = logging.getLogger(__name__)
 
 
 def apply_data_selection(
-    args: dict[str, Any], log: Callable[[str], None] | None = None
+    args: dict[str, Any], log: Callable[[str], None] | None = None, announce_reuse: bool = True,
 ) -> dict[str, Any]:
     """Run (or reuse) the selection stage and rewrite ``dataset`` to the subset names.
 
     Args:
         args: LLaMA-Factory's training arguments, with the ``data_selection`` block.
         log: where the stage's ``[mmssr] `` lines go (default: stderr).
+        announce_reuse: say so when a cached selection is reused (off for a second pass in one
+            process, e.g. the hook's ``read_args`` after its ``launch``).
 
     Raises:
         DataSelectionError: a bad block, or training arguments that would bypass the selection.
     """
     with stage_logs(log):
-        return _apply(dict(args))
+        return _apply(dict(args), announce_reuse)
 
 
-def _apply(args: dict[str, Any]) -> dict[str, Any]:
+def _apply(args: dict[str, Any], announce_reuse: bool) -> dict[str, Any]:
     config = DataSelectionConfig.from_dict(args.pop("data_selection"))
     names = _dataset_names(args)
     paths = StagePaths.resolve(args, config.output)
     _check_guards(args, paths.dataset_dir)
+    check_folder("data_selection.cache_dir", paths.cache_dir)
+    check_folder("data_selection.output_dir", paths.output_dir)
+    if config.selection.method == "mmssr":
+        check_scorer(config.scorer)
     try:
         info = load_dataset_info(paths.dataset_dir)
         specs = [resolve_dataset(paths.dataset_dir, name, info) for name in names]
@@ -59,17 +67,23 @@ def _apply(args: dict[str, Any]) -> dict[str, Any]:
 
         identity = engine_identity(config.scorer)
     key = _selection_key(config, identity, specs, paths.media_dir)
+    outputs = SelectionOutputs.of(config.selection, specs, paths.output_dir, key)
+    check_files_writable("data_selection.output_dir", outputs.files())
     manifest_path = paths.cache_dir / "selections" / f"{key}.json"
     # One process makes a selection; the others (ranks, parallel runs) wait, then reuse it.
     with exclusive_lock(manifest_path.with_suffix(".lock")):
         manifest = _reusable_manifest(manifest_path, paths.dataset_dir)
         if manifest is not None:
-            logger.info(f"reusing selection {manifest_path} ({manifest['subset_size']} samples)")
+            if announce_reuse:
+                logger.info(f"reusing selection {manifest_path} ({manifest['subset_size']} samples)")
         else:
             from mmssr_plugin.llamafactory.run_selection import make_selection
 
             started = time.monotonic()
-            made = make_selection(config, specs, paths, key, identity)
+            try:
+                made = make_selection(config, specs, paths, key, identity, outputs)
+            except DatasetError as exc:
+                raise DataSelectionError(str(exc)) from None
             manifest = made.manifest
             manifest["seconds"] = round(time.monotonic() - started, 3)
             atomic_write_json(manifest_path, manifest, default=str)

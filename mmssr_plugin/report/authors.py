@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mmssr_plugin.data.media_root import find_media_root
 from mmssr_plugin.formats.authors.pool import Pool, record_images
 from mmssr_plugin.formats.authors.pool_scores import AuthorsScores
 from mmssr_plugin.formats.authors.records import read_records
@@ -44,10 +45,11 @@ def authors_report_data(
         bins: the style bins the selection used.
         result: the selection.
         config: the selection configuration (shown verbatim).
-        media_dir: folder the records' image paths are relative to (default: the pool file's).
+        media_dir: folder the records' image paths are relative to (default: the pool file's, or
+            the folder above it under which they exist, see ``data.media_root``).
         top_k: examples per capability at each end of the score range.
     """
-    media = Path(media_dir) if media_dir is not None else pool.path.parent
+    media = Path(media_dir) if media_dir is not None else None
     argmax = _argmax_codes(scores.scores)
     view = PoolView(pool.source_codes, pool.source_labels, lambda at: _records(pool, at, media))
     pool_scores = PoolScores(
@@ -115,11 +117,15 @@ def _fingerprint(scores: AuthorsScores) -> dict[str, Any]:
     }
 
 
-def _records(pool: Pool, positions: np.ndarray, media: Path) -> list[ExampleRecord]:
-    """The example records at ``positions``, re-read from the pool file."""
+def _records(pool: Pool, positions: np.ndarray, media: Path | None) -> list[ExampleRecord]:
+    """The example records at ``positions``, re-read from the pool file; without a media folder
+    their images resolve as ``mmssr-cli score --pool`` resolves them (``data.media_root``)."""
+    records = list(read_records(pool, positions))
+    if media is None:
+        media = find_media_root(pool.path, [i for record in records for i in record_images(record)]).folder
     return [
         _example_record(record, position, pool.path.name, media)
-        for position, record in zip(positions.tolist(), read_records(pool, positions))
+        for position, record in zip(positions.tolist(), records)
     ]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmssr_plugin.data.failures import FailureRecord
 from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.data.validate import summarize_problems
 from mmssr_plugin.report.model import DEFAULT_TOP_K, ReportData, SelectionFacts
@@ -66,8 +67,15 @@ def report_data_from_manifest(
         loaded=len(samples),
         scorer_fingerprint=_store_fingerprint(manifest.get("score_store")),
         key=manifest.get("key"),
+        picked_by=manifest.get("picked_by"),
+        subsets=[{"name": p["name"], "path": p["path"], "rows": p["rows"]}
+                 for p in manifest.get("parts") or []],
+        failures=read_failures(manifest.get("failures_file")),
+        failures_file=manifest.get("failures_file"),
     )
-    return build_report_data(pool, facts, table, capabilities=capabilities, bins=bins, top_k=top_k)
+    data = build_report_data(pool, facts, table, capabilities=capabilities, bins=bins, top_k=top_k)
+    data.scorer_evaluation = manifest.get("scorer_evaluation")
+    return data
 
 
 def build_and_write_report(
@@ -94,6 +102,14 @@ def build_and_write_report(
     """
     data = report_data_from_manifest(manifest, samples, table, bins=bins, top_k=top_k)
     return write_report(out_dir, data)
+
+
+def read_failures(path: str | None) -> list[dict[str, Any]]:
+    """The records of a ``failures.jsonl`` file (none without a file)."""
+    if not path or not Path(path).is_file():
+        return []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [FailureRecord.from_dict(json.loads(line)).to_dict() for line in lines if line.strip()]
 
 
 def _store_fingerprint(store_path: str | None) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from mmssr_plugin.core.taxonomy import STYLES
 from mmssr_plugin.report.examples import example_facts
+from mmssr_plugin.report.listing import add_listings
 from mmssr_plugin.report.model import DEFAULT_TOP_K, PoolScores, PoolView, ReportData, SelectionFacts
 from mmssr_plugin.report.values import finite_mean, plain
 from mmssr_plugin.selection.bins import UNKNOWN_STYLE, StyleBins, split_bin_label
@@ -69,6 +70,7 @@ def count_report_data(
         sources=_count_table(_source_counts(pool, mask), ("source",)),
     )
     if scores is None:
+        add_listings(data, pool, facts, chosen, None)
         return data
     if len(scores.argmax) != n or (scores.expected is not None and len(scores.expected) != n):
         raise ValueError(f"the scores cover {len(scores.argmax)} samples but the pool has {n}")
@@ -84,6 +86,7 @@ def count_report_data(
     ]
     data.style_bins = _bin_facts(scores.bins, mask)
     data.examples = example_facts(scores, pairs, pool, mask, top_k)
+    add_listings(data, pool, facts, chosen, scores)
     return data
 
 

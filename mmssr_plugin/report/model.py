@@ -40,6 +40,14 @@ class ReportData:
             style x source matrix of the largest sources.
         sources: image sources with pool and subset counts, largest pool first.
         examples: capability -> ``{"top": [...], "bottom": [...]}`` scored pool examples.
+        scorer_evaluation: the scorer's last evaluation against held-out teacher labels (page,
+            headline figures), when one exists for the same scorer identity.
+        subsets: the registered subsets: ``{name, path, rows}`` each (empty: not registered).
+        selected_samples: ``{total, rows, rows_left_out}``; each row the sample's uid, dataset,
+            row, the capability that picked it, its score (argmax digit), expected score and
+            style bins.
+        failures: ``{file, total, rows, rows_left_out}``: the excluded or failed samples
+            (dataset, row, uid, image, reason), the first ones listed, all in ``file``.
     """
 
     title: str
@@ -55,6 +63,10 @@ class ReportData:
     sources: dict[str, Any] = field(default_factory=dict)
     examples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     format: str = REPORT_FORMAT
+    scorer_evaluation: dict[str, Any] | None = None
+    subsets: list[dict[str, Any]] = field(default_factory=list)
+    selected_samples: dict[str, Any] = field(default_factory=dict)
+    failures: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A deep copy as plain dicts and lists."""
@@ -76,6 +88,10 @@ class SelectionFacts:
         loaded: samples read before validation (None: unknown).
         scorer_fingerprint: what identifies the scores (None: not scored).
         key: the selection key, if any.
+        picked_by: the capability that picked each selected sample, aligned with ``selected``.
+        subsets: the registered subsets, ``{name, path, rows}`` each.
+        failures: excluded or failed samples as ``FailureRecord`` dicts.
+        failures_file: the file holding all of them.
     """
 
     selected: Sequence[int] | np.ndarray
@@ -88,6 +104,10 @@ class SelectionFacts:
     loaded: int | None = None
     scorer_fingerprint: Mapping[str, Any] | None = None
     key: str | None = None
+    picked_by: Sequence[str] | None = None
+    subsets: Sequence[Mapping[str, Any]] = ()
+    failures: Sequence[Mapping[str, Any]] = ()
+    failures_file: str | None = None
 
     @classmethod
     def of_result(cls, result: SelectionResult, config: Mapping[str, Any], **facts: Any) -> SelectionFacts:
@@ -95,7 +115,7 @@ class SelectionFacts:
         return cls(
             selected=result.indices, budget=result.budget, config=config,
             per_capability=result.per_capability, exhausted=result.exhausted,
-            shortfall_reason=result.shortfall_reason, **facts,
+            shortfall_reason=result.shortfall_reason, picked_by=result.picked_by, **facts,
         )
 
 

@@ -65,7 +65,7 @@ def score_histograms_png(capabilities: Sequence[dict[str, Any]]) -> bytes:
         handles, labels = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
 
-    return _render(draw, (3.0 * cols, 2.3 * rows + 0.5))
+    return render_png(draw, (3.0 * cols, 2.3 * rows + 0.5))
 
 
 def bars_png(rows: Sequence[dict[str, Any]], title: str) -> bytes:
@@ -98,7 +98,7 @@ def bars_png(rows: Sequence[dict[str, Any]], title: str) -> bytes:
         ax.set_axisbelow(True)
         ax.legend(loc="lower right", frameon=False)
 
-    return _render(draw, (9.0, 0.26 * max(len(shown), 1) + 1.3))
+    return render_png(draw, (9.0, 0.26 * max(len(shown), 1) + 1.3))
 
 
 def style_source_heatmap_png(matrix: dict[str, Any]) -> bytes:
@@ -140,10 +140,11 @@ def style_source_heatmap_png(matrix: dict[str, Any]) -> bytes:
         fig.colorbar(image, ax=ax, label="% of the bin in the subset", shrink=0.8, pad=0.01)
 
     width = min(max(0.34 * len(sources) + 3.8, 6.0), 12.5)
-    return _render(draw, (width, 0.34 * max(len(styles), 1) + 2.4))
+    return render_png(draw, (width, 0.34 * max(len(styles), 1) + 2.4))
 
 
-def _render(draw: Any, size: tuple[float, float]) -> bytes:
+def render_png(draw: Any, size: tuple[float, float]) -> bytes:
+    """Draw on a fresh matplotlib figure of ``size`` inches and return it as byte-stable PNG."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

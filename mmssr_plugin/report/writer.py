@@ -29,9 +29,19 @@ def write_report(out_dir: str | Path, data: ReportData) -> tuple[Path, Path]:
     """
     from mmssr_plugin.report.html import render_html
 
+    return write_page_pair(out_dir, (HTML_NAME, render_html(data)), (JSON_NAME, report_json(data)))
+
+
+def write_page_pair(
+    out_dir: str | Path, html: tuple[str, str], json_twin: tuple[str, str]
+) -> tuple[Path, Path]:
+    """Write an HTML page and its JSON twin (each ``(file name, text)``) into ``out_dir``.
+
+    The JSON is written first, so a page on disk always has its twin. Returns the two paths.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = out / JSON_NAME, out / HTML_NAME
-    atomic_write_text(json_path, report_json(data))
-    atomic_write_text(html_path, render_html(data))
+    json_path, html_path = out / json_twin[0], out / html[0]
+    atomic_write_text(json_path, json_twin[1])
+    atomic_write_text(html_path, html[1])
     return html_path, json_path

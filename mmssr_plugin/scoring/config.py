@@ -10,12 +10,18 @@ from __future__ import annotations
 from dataclasses import InitVar, asdict, dataclass, field, fields
 from typing import Any
 
-from mmssr_plugin.engines.hf.config import MODEL_LAYOUTS, SCORE_PARSINGS, STYLE_PARSINGS, check_choices
+from mmssr_plugin.engines.hf.config import (
+    MODEL_LAYOUTS,
+    SCORE_PARSINGS,
+    STYLE_PARSINGS,
+    check_choices,
+)
 
 BACKENDS = ("hf", "fake")
 # Below this probability mass on "0".."5" the scorer did not answer with a digit.
 DEFAULT_MIN_DIGIT_MASS = 0.5
 DEFAULT_SHARD_SIZE = 64
+DEFAULT_TEMPLATE = "qwen2_vl"
 
 
 @dataclass
@@ -39,7 +45,11 @@ class ScorerConfig:
         default=None,
         metadata={"help": "Load the scorer in 4 or 8 bit with bitsandbytes.", "choices": (4, 8)},
     )
-    template: str = field(default="qwen2_vl", metadata={"help": "LLaMA-Factory chat template."})
+    template: str = field(
+        default=DEFAULT_TEMPLATE,
+        metadata={"help": "LLaMA-Factory chat template (not used by the llava_qwen layout: leave "
+                          "it unset there, or mmssr_llava_qwen)."},
+    )
     styler_model_name_or_path: str | None = field(
         default=None, metadata={"help": "Styler model when it is not the scorer itself."}
     )
@@ -111,3 +121,16 @@ class JobConfig:
     shard_size: int = field(
         default=DEFAULT_SHARD_SIZE, metadata={"help": "Samples per resumable score shard."}
     )
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and not _positive_int(self.workers):
+            raise ValueError(
+                f"workers must be an integer >= 1 (or unset: one per visible GPU, else 1), "
+                f"got {self.workers!r}"
+            )
+        if not _positive_int(self.shard_size):
+            raise ValueError(f"shard_size must be an integer >= 1, got {self.shard_size!r}")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

@@ -1,5 +1,5 @@
-"""A scoring job: open the fingerprinted store, plan the shards, score the pending ones in worker
-processes and read the table back with its summary.
+"""A scoring job: open the fingerprinted store, plan the shards, score the pending ones (and the
+failed samples whose cause changed) in worker processes and read the table back with its summary.
 
 The parent process never imports torch (see :mod:`mmssr_plugin.scoring.processes`).
 """
@@ -14,16 +14,18 @@ from typing import Any, Sequence
 from mmssr_plugin.core.taxonomy import Capability
 from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.scoring.config import DEFAULT_SHARD_SIZE, ScorerConfig
-from mmssr_plugin.scoring.failures import failure_kind
-from mmssr_plugin.scoring.processes import ScoringError, run_workers, visible_gpus
-from mmssr_plugin.scoring.store import ScoreStore, ScoreTable, score_fingerprint
+from mmssr_plugin.scoring.failures import failure_kind, failure_stands, invalid_reason
+from mmssr_plugin.scoring.processes import (
+    ScoringError, ScoringInterrupted, run_workers, visible_gpus,
+)
+from mmssr_plugin.scoring.store import ScoreStore, ScoreTable, Shard, score_fingerprint
 from mmssr_plugin.scoring.summary import ScoringSummary, summarize
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_SHARD_SIZE", "ScoringError", "ScoringSummary", "failure_kind", "run_scoring",
-    "summarize", "visible_gpus",
+    "DEFAULT_SHARD_SIZE", "ScoringError", "ScoringInterrupted", "ScoringSummary", "failure_kind",
+    "run_scoring", "summarize", "visible_gpus",
 ]
 
 
@@ -39,6 +41,10 @@ def run_scoring(
 ) -> tuple[ScoreTable, ScoringSummary]:
     """Score ``samples`` (reusing every finished shard in the store) and return the table.
 
+    Failures are not reused as results: an invalid sample is reported with its current problems,
+    and a stored failure of a sample that is valid now is scored again unless the engine failed
+    on the very same image files (:func:`mmssr_plugin.scoring.failures.failure_stands`).
+
     Args:
         samples: the pool, in pool order (invalid samples are recorded as failures).
         scorer: engine configuration.
@@ -48,6 +54,10 @@ def run_scoring(
         shard_size: samples per shard (the unit of resumption).
         progress: show a progress bar on stderr.
         identity: the scorer's engine identity when the caller already computed it.
+
+    Raises:
+        ScoringError: a worker failed (finished shards are kept).
+        ScoringInterrupted: SIGINT or SIGTERM stopped the job (workers stopped, shards kept).
     """
     started = time.monotonic()
     if identity is None:
@@ -62,20 +72,45 @@ def run_scoring(
     if len(set(uids)) != len(uids):
         raise ValueError("sample uids are not unique; the pool has duplicate rows under one id")
     shards = store.plan(uids, shard_size)
+    shard_ids = [s.id for s in shards]
     done = store.done()
-    pending = [s for s in shards if s.id not in done]
-    pending_samples = sum(s.stop - s.start for s in pending)
+    table = store.read(uids, shard_ids)
+    retries = _retry_tasks(samples, [s for s in shards if s.id in done], table)
+    fresh = [s for s in shards if s.id not in done]
+    tasks = fresh + retries
+    pending_samples = sum(len(task.retry) or task.stop - task.start for task in tasks)
     gpus = visible_gpus() if scorer.backend == "hf" else []
-    n_workers = max(1, min(len(gpus) if gpus else (workers or 1), len(pending) or 1))
-    if pending:
+    n_workers = max(1, min(len(gpus) if gpus else (workers or 1), len(tasks) or 1))
+    if tasks:
+        retried = sum(len(task.retry) for task in retries)
         logger.info(
             f"scoring {pending_samples} of {len(samples)} samples "
-            f"({len(shards) - len(pending)} of {len(shards)} shards reused) with "
+            f"({len(shards) - len(fresh)} of {len(shards)} shards reused"
+            f"{f', {retried} failed sample(s) scored again' if retried else ''}) with "
             f"{n_workers} worker(s) on {'GPU ' + ','.join(gpus) if gpus else 'CPU'}"
         )
-        run_workers(store, scorer, capabilities, samples, shards, n_workers, gpus, progress,
+        run_workers(store, scorer, capabilities, samples, tasks, n_workers, gpus, progress,
                     pending_samples)
-    table = store.read(uids)
-    summary = summarize(table, store, pending_samples, time.monotonic() - started, n_workers,
-                        [f"cuda:{g}" for g in gpus])
+        table = store.read(uids, shard_ids)
+    for index, sample in enumerate(samples):
+        if sample.problems:
+            table.mark_failed(index, invalid_reason(sample))
+    summary = summarize(table, store, samples, pending_samples, time.monotonic() - started,
+                        n_workers, [f"cuda:{g}" for g in gpus])
     return table, summary
+
+
+def _retry_tasks(samples: Sequence[Sample], done: list[Shard], stored: ScoreTable) -> list[Shard]:
+    """Tasks rescoring the valid samples of finished shards whose stored row is a failure that no
+    longer stands (a missing image restored, a file replaced, an invalid sample fixed)."""
+    causes = stored.causes or [None] * len(samples)
+    tasks = []
+    for shard in done:
+        retry = tuple(
+            i for i in range(shard.start, shard.stop)
+            if stored.errors[i] is not None and not samples[i].problems
+            and not failure_stands(stored.errors[i], causes[i], samples[i])
+        )
+        if retry:
+            tasks.append(Shard(shard.id, shard.start, shard.stop, retry))
+    return tasks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,7 +48,8 @@ class WorkerJob:
             store_root=Path(values["store_root"]),
             fingerprint=values["fingerprint"],
             samples=Path(values["samples"]),
-            shards=[Shard(**s) for s in values["shards"]],
+            shards=[Shard(s["id"], s["start"], s["stop"], tuple(s.get("retry", ())))
+                    for s in values["shards"]],
             workers=int(values["workers"]),
         )
 
@@ -61,11 +63,18 @@ class WorkerJob:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def write_samples(path: Path, samples: Sequence[Sample]) -> None:
-    """Write samples as JSON lines for worker processes (atomically)."""
-    with atomic_write(path) as handle:
-        for sample in samples:
-            handle.write(json.dumps(asdict(sample), ensure_ascii=False) + "\n")
+def write_samples(folder: Path, samples: Sequence[Sample]) -> Path:
+    """Write samples as JSON lines for worker processes (atomically), named by their content so a
+    sample whose problems or image paths changed is never read from an older file."""
+    lines = [json.dumps(asdict(sample), ensure_ascii=False) + "\n" for sample in samples]
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode("utf-8"))
+    path = Path(folder) / f"samples-{digest.hexdigest()[:16]}.jsonl"
+    if not path.exists():
+        with atomic_write(path) as handle:
+            handle.writelines(lines)
+    return path
 
 
 def read_samples(path: Path) -> list[Sample]:

@@ -1,15 +1,23 @@
-"""What a scoring job did: counts of scored, failed and non-digit samples, digit mass, timing."""
+"""What a scoring job did: counts of scored, failed and non-digit samples, the failed samples
+themselves, digit mass, timing."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from mmssr_plugin.scoring.failures import failure_kind
+from mmssr_plugin.data.failures import FailureRecord
+from mmssr_plugin.data.sample import Sample
+from mmssr_plugin.scoring.digits import finite_mean
+from mmssr_plugin.scoring.failures import failure_kind, failure_records
 from mmssr_plugin.scoring.store import ScoreStore, ScoreTable
+
+# Failed samples named in the summary lines (all of them are in ``failed_samples``).
+SHOWN_FAILURES = 5
 
 
 @dataclass
@@ -28,6 +36,7 @@ class ScoringSummary:
     seconds: float
     workers: int
     devices: list[str] = field(default_factory=list)
+    failed_samples: list[FailureRecord] = field(default_factory=list)  # pool order
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
@@ -42,6 +51,11 @@ class ScoringSummary:
         ]
         for reason, count in self.failures.items():
             out.append(f"  failed: {count} x {reason}")
+        for record in self.failed_samples[:SHOWN_FAILURES]:
+            out.append(f"  failed sample: {record.dataset} row {record.row} ({record.uid}): "
+                       f"{record.reason}")
+        if len(self.failed_samples) > SHOWN_FAILURES:
+            out.append(f"  ... and {len(self.failed_samples) - SHOWN_FAILURES} more failed samples")
         missing = {cap: n for cap, n in self.non_digit.items() if n}
         if missing:
             out.append(f"non-digit answers (score left missing): {missing}")
@@ -57,10 +71,10 @@ class ScoringSummary:
 
 
 def summarize(
-    table: ScoreTable, store: ScoreStore, computed: int, seconds: float, workers: int,
-    devices: list[str],
+    table: ScoreTable, store: ScoreStore, samples: Sequence[Sample], computed: int,
+    seconds: float, workers: int, devices: list[str],
 ) -> ScoringSummary:
-    """Count failures, non-digit answers and digit mass of a score table."""
+    """Count failures, non-digit answers and digit mass of a score table (rows: ``samples``)."""
     scored = table.scored
     failures = Counter(failure_kind(err) for err in table.errors if err is not None)
     non_digit = {
@@ -68,7 +82,7 @@ def summarize(
         for c, cap in enumerate(table.capabilities)
     }
     mass = {
-        cap: float(np.nanmean(table.digits.mass[scored, c])) if scored.any() else float("nan")
+        cap: finite_mean(table.digits.mass[scored, c])
         for c, cap in enumerate(table.capabilities)
     }
     return ScoringSummary(
@@ -84,4 +98,5 @@ def summarize(
         seconds=seconds,
         workers=workers,
         devices=devices,
+        failed_samples=failure_records(samples, table.errors),
     )

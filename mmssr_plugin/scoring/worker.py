@@ -2,7 +2,8 @@
 
 Run as ``python -m mmssr_plugin.scoring.worker JOB.json WORKER_INDEX``; the job file is written by
 :mod:`mmssr_plugin.scoring.processes`. Workers split the shards by index (shard i goes to worker
-i mod W), so they never touch the same shard.
+i mod W), so they never touch the same shard. A worker never outlives the job's process: it stops
+when its parent is gone (:mod:`mmssr_plugin.scoring.parent_watch`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import numpy as np
 from mmssr_plugin.core.taxonomy import Capability
 from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.scoring.config import ScorerConfig
+from mmssr_plugin.scoring.failures import SCORING_FAILED, failure_cause, invalid_reason
 from mmssr_plugin.scoring.job_file import WorkerJob, read_samples
+from mmssr_plugin.scoring.parent_watch import stop_with_parent
 from mmssr_plugin.scoring.store import ScoreStore, ShardResult
 
 
@@ -30,7 +33,8 @@ def build_engine(config: ScorerConfig) -> Any:
 def score_chunk(
     engine: Any, samples: Sequence[Sample], capabilities: Sequence[Capability]
 ) -> ShardResult:
-    """Score and style one shard; invalid or failing samples become recorded failures."""
+    """Score and style one shard; invalid or failing samples become recorded failures, each with
+    the key of its image files (:func:`mmssr_plugin.scoring.failures.failure_cause`)."""
     n, n_caps = len(samples), len(capabilities)
     probs = np.full((n, n_caps, 6), np.nan, dtype=np.float32)
     styles: list[tuple[str, ...]] = [()] * n
@@ -40,7 +44,7 @@ def score_chunk(
     valid = []
     for i, sample in enumerate(samples):
         if sample.problems:
-            errors[i] = "invalid sample: " + "; ".join(sample.problems)
+            errors[i] = invalid_reason(sample)
         else:
             valid.append(i)
 
@@ -61,7 +65,7 @@ def score_chunk(
                 try:
                     run([i])
                 except Exception as exc:  # noqa: BLE001 - recorded as a failure with its reason
-                    errors[i] = f"scoring failed: {type(exc).__name__}: {exc}".splitlines()[0]
+                    errors[i] = f"{SCORING_FAILED}: {type(exc).__name__}: {exc}".splitlines()[0]
     return ShardResult(
         uids=[s.uid for s in samples],
         probs=probs,
@@ -69,6 +73,7 @@ def score_chunk(
         style_raw=style_raw,
         style_unmatched=unmatched,
         errors=errors,
+        causes=[None if error is None else failure_cause(s) for s, error in zip(samples, errors)],
     )
 
 
@@ -77,18 +82,27 @@ def run_worker(
     worker_index: int,
     on_shard: Callable[[int], None] | None = None,
 ) -> int:
-    """Score every pending shard of this worker; returns the number of samples scored."""
+    """Score every pending shard of this worker (and the retried rows of finished ones); returns
+    the number of samples scored. The engine is built only when a valid sample needs it."""
     store = ScoreStore(job.store_root, job.fingerprint).open()
     samples = read_samples(job.samples)
     mine = [s for k, s in enumerate(job.shards) if k % job.workers == worker_index]
     engine = None
     done_samples = 0
     for shard in mine:
-        if store.shard_path(shard.id).exists():
+        if shard.retry:
+            chunk = [samples[i] for i in shard.retry]
+        elif store.shard_path(shard.id).exists():
             continue
-        engine = engine or build_engine(job.scorer)
-        chunk = samples[shard.start : shard.stop]
-        store.write_shard(shard.id, score_chunk(engine, chunk, job.capabilities))
+        else:
+            chunk = samples[shard.start : shard.stop]
+        if engine is None and any(s.ok for s in chunk):
+            engine = build_engine(job.scorer)
+        result = score_chunk(engine, chunk, job.capabilities)
+        if shard.retry:
+            store.rewrite_rows(shard.id, result)
+        else:
+            store.write_shard(shard.id, result)
         done_samples += len(chunk)
         if on_shard:
             on_shard(len(chunk))
@@ -101,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 2:
         sys.stderr.write("usage: python -m mmssr_plugin.scoring.worker JOB.json WORKER_INDEX\n")
         return 2
+    stop_with_parent()
     run_worker(WorkerJob.read(Path(args[0])), int(args[1]))
     return 0
 

@@ -13,6 +13,26 @@ from mmssr_plugin.selection.budget import Budget
 from mmssr_plugin.selection.methods import METHODS
 from mmssr_plugin.selection.ranking import RANKINGS
 
+SCORE_RANGE = (0, 5)
+"""The scorers' scale: digits 0..5."""
+
+
+def check_threshold(value: object) -> float:
+    """``value`` as an eligibility threshold: a number in [0, 5) (a sample needs score > threshold).
+
+    Raises:
+        ValueError: not a number, or outside the score range.
+    """
+    low, high = SCORE_RANGE
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"threshold must be a number in [{low}, {high}), got {value!r}")
+    if not low <= value < high:
+        raise ValueError(
+            f"threshold must lie in [{low}, {high}) (scores are {low}..{high} and a sample needs a "
+            f"score above the threshold), got {value:g}"
+        )
+    return float(value)
+
 
 @dataclass(frozen=True)
 class SelectionConfig:
@@ -37,12 +57,13 @@ class SelectionConfig:
         metadata={"help": "id -> prompt keyword: overrides built-in keywords or adds capabilities."},
     )
     threshold: float = field(
-        default=0.0, metadata={"help": "A sample is eligible for a capability if score > threshold."}
+        default=0.0,
+        metadata={"help": "A sample is eligible for a capability if score > threshold; in [0, 5)."},
     )
     ranking: str = field(
         default="argmax",
         metadata={
-            "help": "Rank by the argmax digit (ties by expected score) or the expected score.",
+            "help": "argmax: the argmax digit, ties by expected score; expected: the expected score.",
             "choices": RANKINGS,
         },
     )

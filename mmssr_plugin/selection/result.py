@@ -20,6 +20,8 @@ class SelectionResult:
         threshold: the eligibility threshold used (for the shortfall sentence).
         shortfall_note: why fewer than K samples were selected, when the method says so itself
             (the sentence of the mmSSR sampler otherwise).
+        picked_by: the capability that picked each selected sample, aligned with ``indices``
+            (None for methods without capabilities).
     """
 
     indices: np.ndarray
@@ -29,6 +31,7 @@ class SelectionResult:
     rounds: int
     threshold: float = 0.0
     shortfall_note: str | None = None
+    picked_by: list[str] | None = None
 
     @property
     def shortfall(self) -> int:

@@ -71,13 +71,15 @@ def select(
 
     sampler = _Sampler(scores, bins, threshold, tiebreak)
     counts, exhausted, rounds = sampler.run(k)
+    indices = np.flatnonzero(sampler.picked).astype(np.int64)
     return SelectionResult(
-        indices=np.flatnonzero(sampler.picked).astype(np.int64),
+        indices=indices,
         budget=k,
         per_capability={cap: counts[i] for i, cap in enumerate(caps)},
         exhausted=[caps[i] for i in exhausted],
         rounds=rounds,
         threshold=threshold,
+        picked_by=[caps[c] for c in sampler.picked_by[indices].tolist()],
     )
 
 
@@ -105,6 +107,7 @@ class _Sampler:
         self.n_bins = n_bins
         self.memberships = Memberships(bins)
         self.picked = np.zeros(n, dtype=bool)
+        self.picked_by = np.full(n, -1, dtype=np.int64)  # the capability that picked each sample
         self.label_rank = np.empty(n_bins, dtype=np.int64)
         self.label_rank[sorted(range(n_bins), key=bins.labels.__getitem__)] = np.arange(n_bins)
         self.members: list[np.ndarray] = []  # per capability: sample ids grouped by bin
@@ -175,6 +178,7 @@ class _Sampler:
                 continue
             chosen = self._take(cap, b, take)
             self.picked[chosen] = True
+            self.picked_by[chosen] = cap
             remaining -= np.bincount(self.memberships.of(chosen)[0], minlength=self.n_bins)
             chunks.append(chosen)
             taken += take

@@ -49,15 +49,8 @@ def _build_key() -> str:
 
 
 def build_tiny_llava_qwen(path: str | Path | None = None, seed: int = 0) -> Path:
-    """Build (or reuse) the tiny ``llava_qwen`` checkpoint; deterministic, offline, atomic.
-
-    Args:
-        path: target folder; default :func:`tiny_llava_qwen_dir` for ``seed``.
-        seed: seed of the random weights.
-
-    Returns:
-        The checkpoint folder.
-    """
+    """Build (or reuse) the tiny ``llava_qwen`` checkpoint with weights from ``seed`` at ``path``
+    (default :func:`tiny_llava_qwen_dir`) and return its folder; deterministic, offline, atomic."""
     return build_folder_once(Path(path) if path is not None else tiny_llava_qwen_dir(seed),
                              lambda staging: _write_checkpoint(staging, seed))
 

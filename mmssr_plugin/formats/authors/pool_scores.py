@@ -133,6 +133,12 @@ def assemble_scores(pool: Pool, capabilities: Sequence[str], loaded: Sequence[Lo
         if id(file.idx) not in matched:
             matched[id(file.idx)] = _match_pool(file.idx, pool, file.path)
         positions, in_pool = matched[id(file.idx)]
+        if n and not len(positions):
+            raise AuthorsFormatError(
+                f"{file.path}: 0 of its {len(file.idx)} idx values match the pool's {n} samples "
+                f"(pool idx {int(pool.idx.min())}..{int(pool.idx.max())}, file idx "
+                f"{int(file.idx.min())}..{int(file.idx.max())}): are these scores of another pool?"
+            )
         codes = file.codes[in_pool]
         counts = dict(lines=len(file.idx), missing=n - len(positions), unknown=len(file.idx) - len(positions))
         if file.name == "style":

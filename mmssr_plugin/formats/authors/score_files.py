@@ -8,6 +8,7 @@ once in Python (:mod:`.rules`) and mapped back with numpy, so no Python code run
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from mmssr_plugin.formats.authors.rules import parse_style_response, score_codes
 
 STYLE_FILE = "style.jsonl"
 _SCORE_SCHEMA = pa.schema([("idx", pa.int64()), ("pred_response", pa.string())])
+_LINE_SHAPE = '{"idx": <pool idx>, "pred_response": "<answer>"}'
 
 
 def score_file_paths(score_dir: str | Path, capabilities: Sequence[str]) -> dict[str, Path]:
@@ -98,9 +100,14 @@ def load_score_files(paths: Mapping[str, Path], stop: threading.Event | None = N
 
 
 def _read_jsonl(path: Path) -> pa.Table:
-    """Arrow table with ``idx`` (int64) and ``pred_response`` (string) of a JSON-lines file."""
+    """Arrow table with ``idx`` (int64) and ``pred_response`` (string) of a JSON-lines file.
+
+    Raises:
+        AuthorsFormatError: the file is empty, unreadable, has a malformed line (named in plain
+            words), or no line has a ``pred_response``.
+    """
     if path.stat().st_size == 0:
-        return _SCORE_SCHEMA.empty_table()
+        raise AuthorsFormatError(f"{path} is empty: expected one JSON line {_LINE_SHAPE} per sample")
     try:
         table = pajson.read_json(
             path,
@@ -111,7 +118,8 @@ def _read_jsonl(path: Path) -> pa.Table:
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_bad_line(path) or (
+            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
         raise AuthorsFormatError(f"{path}: not JSON lines of {{idx, pred_response}}: {reason}") from None
     except OSError as err:
         raise AuthorsFormatError(f"cannot read {path}: {err}") from None
@@ -119,4 +127,42 @@ def _read_jsonl(path: Path) -> pa.Table:
     if nulls:
         first = pc.index(pc.is_null(table.column("idx")), True).as_py()
         raise AuthorsFormatError(f"{path}: line {first + 1} has no integer idx ({nulls} such lines)")
+    if table.num_rows == 0:
+        raise AuthorsFormatError(f"{path} holds no line: expected one JSON line {_LINE_SHAPE} per sample")
+    if table.column("pred_response").null_count == table.num_rows:
+        raise AuthorsFormatError(
+            f"{path}: no line has a pred_response (the scorer's answer); lines look like "
+            f"{_first_keys(path)}, expected {_LINE_SHAPE}"
+        )
     return table
+
+
+def first_bad_line(path: Path) -> str | None:
+    """The first line that is not ``{"idx": int, "pred_response": str}``, described in plain words."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return f"line {number} is not JSON ({line.strip()[:40]!r})"
+            if not isinstance(record, dict):
+                return f"line {number} is not a JSON object"
+            idx, response = record.get("idx"), record.get("pred_response")
+            if idx is not None and (isinstance(idx, bool) or not isinstance(idx, int)):
+                return f"line {number}: idx must be an integer, got {idx!r}"
+            if response is not None and not isinstance(response, str):
+                return (f"line {number}: pred_response must be the answer as text (e.g. \"4\"), "
+                        f"got {type(response).__name__} {json.dumps(response)[:40]}")
+    return None
+
+
+def _first_keys(path: Path) -> str:
+    """The keys of the file's first line, as ``{a, b}``."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        try:
+            record = json.loads(handle.readline())
+        except ValueError:
+            return "no JSON object"
+    return "{" + ", ".join(record) + "}" if isinstance(record, dict) else "no JSON object"

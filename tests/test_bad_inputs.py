@@ -243,6 +243,18 @@ def _block_subset_path(tmp: Path, data: Path) -> None:
     subset.mkdir()
 
 
+def _llava_qwen_config(**changes):
+    """A released llava_qwen ``config.json`` (only the fields the loader checks) with ``changes``."""
+    def prepare(tmp: Path, data: Path) -> None:
+        config = {"model_type": "llava_qwen", "mm_projector_type": "mlp2x_gelu",
+                  "mm_vision_tower": "google/siglip-so400m-patch14-384",
+                  "mm_patch_merge_type": "spatial_unpad", "image_aspect_ratio": "anyres_max_9",
+                  **changes}
+        (tmp / "model").mkdir()
+        (tmp / "model" / "config.json").write_text(json.dumps(config))
+    return prepare
+
+
 _SCORER_OK = {"method": "mmssr", "backend": "hf", "model_name_or_path": "{tmp}/model"}
 CONFIG_CASES = [
     ConfigCase("model-path-missing", "data_selection.model_name_or_path: /nonexistent/scorer does "
@@ -256,6 +268,24 @@ CONFIG_CASES = [
     ConfigCase("unknown-template", "data_selection.template: unknown template 'qwen2vl'; did you "
                "mean qwen2_vl", {**_SCORER_OK, "template": "qwen2vl"},
                prepare=_touch("model/config.json")),
+    ConfigCase("llava-qwen-projector", "data_selection.model_name_or_path: {tmp}/model: "
+               "mm_projector_type 'linear' is not supported (only mlp2x_gelu)", _SCORER_OK,
+               prepare=_llava_qwen_config(mm_projector_type="linear")),
+    ConfigCase("llava-qwen-vision-tower", "data_selection.model_name_or_path: {tmp}/model: vision "
+               "tower 'openai/clip-vit-large-patch14-336' is not supported (only SigLIP so400m)",
+               _SCORER_OK, prepare=_llava_qwen_config(mm_vision_tower="openai/clip-vit-large-patch14-336")),
+    ConfigCase("llava-qwen-hub-id", "data_selection.model_name_or_path: mengyaolyu/mmssr-7b-scorer "
+               "has no config.json: a llava_qwen checkpoint must be a local folder (download it "
+               "first)", {"method": "mmssr", "model_name_or_path": "mengyaolyu/mmssr-7b-scorer",
+                          "model_layout": "llava_qwen"}),
+    ConfigCase("llava-qwen-template", "data_selection.template: 'qwen' is not used by the llava_qwen "
+               "layout, which builds the authors' prompts itself; leave data_selection.template "
+               "unset (or mmssr_llava_qwen)", {**_SCORER_OK, "template": "qwen"},
+               prepare=_llava_qwen_config()),
+    ConfigCase("llava-qwen-template-on-llamafactory-model", "data_selection.template: "
+               "mmssr_llava_qwen is the template of converted llava_qwen checkpoints, but "
+               "data_selection.model_name_or_path loads through LLaMA-Factory",
+               {**_SCORER_OK, "template": "mmssr_llava_qwen"}, prepare=_touch("model/config.json")),
     ConfigCase("infer-dtype", "data_selection.infer_dtype must be one of ['auto', 'float16', "
                "'bfloat16', 'float32'], got 'fp16'", {**_SCORER_OK, "infer_dtype": "fp16"}),
     ConfigCase("threshold-above-scale", "data_selection.threshold must lie in [0, 5) (scores are "

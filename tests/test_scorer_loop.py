@@ -109,6 +109,7 @@ def lf_names() -> set[str]:
 
 @pytest.mark.parametrize("recipe", SCORER_RECIPES + TRAIN_RECIPES, ids=lambda p: p.name)
 def test_recipes_are_valid_llamafactory_configs(recipe, lf_names):
+    import llamafactory.train.tuner  # noqa: F401  (the start-up hook registers the plugin's templates)
     from llamafactory.data.template import TEMPLATES
 
     config = yaml.safe_load(recipe.read_text())

@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-COMMANDS: tuple[str, ...] = ("select", "score", "train", "report", "curate", "build-scorer-data", "eval-scorer")
+COMMANDS: tuple[str, ...] = (
+    "select", "score", "train", "report", "curate", "build-scorer-data", "eval-scorer", "convert",
+)
 
 
 class CommandError(Exception):

@@ -22,6 +22,9 @@ SCORER_KEYS = {
     "batch_size": "batch_size",
     "styler_model": "styler_model_name_or_path",
     "styler_adapter": "styler_adapter_name_or_path",
+    "model_layout": "model_layout",
+    "score_parsing": "score_parsing",
+    "style_parsing": "style_parsing",
 }
 INT_KEYS = ("quantization_bit", "batch_size")
 

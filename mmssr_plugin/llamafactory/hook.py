@@ -4,6 +4,7 @@
 ``train`` commands. ``tuner.read_args`` (every path into ``run_exp``: in-process training, torchrun
 children, ``accelerate launch``, Python callers) pops the ``data_selection`` block, runs or reuses
 the stage and points ``dataset`` at the registered subset, so HfArgumentParser never sees the block.
+With ``tuner`` the ``mmssr_llava_qwen`` template and plugin are registered too.
 """
 
 from __future__ import annotations
@@ -29,12 +30,17 @@ def patch_module(module: ModuleType, disabled: bool = False) -> None:
     """Wrap the entry points of a freshly imported LLaMA-Factory module (idempotent).
 
     With ``disabled`` (``MMSSR_DISABLE_HOOK=1``) only ``read_args`` is wrapped, to refuse a
-    ``data_selection`` block with a clear line instead of LLaMA-Factory's unused-keys error.
+    ``data_selection`` block with a clear line instead of LLaMA-Factory's unused-keys error. The
+    ``mmssr_llava_qwen`` template is registered either way: it only adds a name, and training a
+    converted checkpoint needs it with the selection stage switched off too.
     """
     if module.__name__ == "llamafactory.launcher" and not disabled:
         _wrap(module, "launch", _wrap_launch)
     elif module.__name__ == "llamafactory.train.tuner":
         _wrap(module, "read_args", functools.partial(_wrap_read_args, refuse=disabled))
+        from mmssr_plugin.llamafactory.llava_qwen_template import register
+
+        register()  # the template of converted llava_qwen checkpoints
 
 
 def _wrap(module: ModuleType, name: str, wrapper: Callable[[Callable], Callable]) -> None:

@@ -1,17 +1,24 @@
-"""Checks that need no model, run before any model loads: scorer paths and template, and the
-folders and files a selection will write. Each problem is one ``DataSelectionError`` line naming
-the key and what would be valid."""
+"""Checks that need no model, run before any model loads: scorer paths, layout and template, and
+the folders and files a selection will write. Each problem is one ``DataSelectionError`` line
+naming the key and what would be valid."""
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from mmssr_plugin.engines.hf.llava_qwen_checkpoint import (
+    UnsupportedCheckpoint,
+    load_spec,
+    resolve_layout,
+)
 from mmssr_plugin.llamafactory.config import DataSelectionError
-from mmssr_plugin.scoring.config import ScorerConfig
+from mmssr_plugin.llamafactory.llava_qwen_template import NAME as LLAVA_QWEN_TEMPLATE
+from mmssr_plugin.scoring.config import DEFAULT_TEMPLATE, ScorerConfig
 
 # A hub id: "name" or "org/name" (letters, digits, '-', '_', '.').
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
@@ -38,7 +45,32 @@ def check_scorer(scorer: ScorerConfig, prefix: str = "data_selection.") -> None:
         value = getattr(scorer, name)
         if value:
             check_model_path(f"{prefix}{name}", str(value), marker, what)
-    check_template(scorer.template, f"{prefix}template")
+    layouts = {f"{prefix}{key}": check_layout(f"{prefix}{key}", path, scorer.model_layout)
+               for key, path in _models(scorer).items()}
+    check_template(scorer.template, f"{prefix}template", layouts)
+
+
+def _models(scorer: ScorerConfig) -> dict[str, str]:
+    """Config key -> model path of every model the scorer loads (a styler adapter alone rides on
+    the scorer's model)."""
+    models = {"model_name_or_path": str(scorer.model_name_or_path)}
+    if scorer.styler_model_name_or_path:
+        models["styler_model_name_or_path"] = str(scorer.styler_model_name_or_path)
+    return models
+
+
+def check_layout(key: str, path: str, model_layout: str) -> str:
+    """The layout of the model at ``path``; a ``llava_qwen`` one must be a local folder whose
+    ``config.json`` the loader supports (projector, vision tower, patch merge)."""
+    try:
+        layout = resolve_layout(model_layout, path)
+        if layout == "llava_qwen":
+            load_spec(path)
+    except json.JSONDecodeError as exc:
+        raise DataSelectionError(f"{key}: {path}/config.json is not valid JSON ({exc})") from None
+    except UnsupportedCheckpoint as exc:
+        raise DataSelectionError(f"{key}: {exc}") from None
+    return layout
 
 
 def check_model_path(key: str, value: str, marker: str, what: str) -> None:
@@ -63,8 +95,27 @@ def _looks_like_path(value: str) -> bool:
     return "/" in value and Path(first).is_dir()
 
 
-def check_template(name: str, key: str = "data_selection.template") -> None:
-    """``name`` must be in LLaMA-Factory's template registry (imported here, not at start-up)."""
+def check_template(name: str, key: str, layouts: dict[str, str]) -> None:
+    """``name`` must suit the layouts of the models (their config keys -> layout).
+
+    LLaMA-Factory-layout models need a name in LLaMA-Factory's template registry (imported here,
+    not at start-up). The ``llava_qwen`` layout builds the authors' prompts itself and uses no
+    template: there ``name`` is left at its default or is ``mmssr_llava_qwen``, the template
+    converted checkpoints are trained with.
+    """
+    llamafactory = [model for model, layout in layouts.items() if layout == "llamafactory"]
+    if not llamafactory:
+        if name not in (DEFAULT_TEMPLATE, LLAVA_QWEN_TEMPLATE):
+            raise DataSelectionError(
+                f"{key}: {name!r} is not used by the llava_qwen layout, which builds the authors' "
+                f"prompts itself; leave {key} unset (or {LLAVA_QWEN_TEMPLATE})")
+        return
+    if name == LLAVA_QWEN_TEMPLATE:
+        raise DataSelectionError(
+            f"{key}: {name} is the template of converted llava_qwen checkpoints, but "
+            f"{llamafactory[0]} loads through LLaMA-Factory (model_layout "
+            "llamafactory, or a config.json without mm_vision_tower); give that model's "
+            "LLaMA-Factory template or model_layout llava_qwen")
     from llamafactory.data.template import TEMPLATES
 
     if name in TEMPLATES:

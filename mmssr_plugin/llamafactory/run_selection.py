@@ -146,7 +146,11 @@ def _empty_reason(config: DataSelectionConfig, picked: Picked) -> str:
         if summary.scored == 0:
             reasons = ", ".join(f"{n} x {k}" for k, n in summary.failures.items())
             return f"no sample could be scored ({reasons or 'all failed'})"
-        if summary.digit_mass and all(n >= summary.scored for n in summary.non_digit.values()):
+        no_scores = all(n >= summary.scored for n in summary.non_digit.values())
+        if no_scores and config.scorer.score_parsing == "authors_int":
+            return ("the scorer answered no int() score in 0..5 (score_parsing authors_int); "
+                    "check the scorer, its adapter and model_layout")
+        if summary.digit_mass and no_scores:
             lowest = min(summary.digit_mass.values())
             mean = sum(summary.digit_mass.values()) / len(summary.digit_mass)
             return (

@@ -11,6 +11,7 @@ import numpy as np
 from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.data.subsets import SubsetPart
 from mmssr_plugin.llamafactory.outcome import Picked
+from mmssr_plugin.scoring.digits import finite_mean
 from mmssr_plugin.selection.bins import StyleBins
 from mmssr_plugin.selection.config import SelectionConfig
 
@@ -39,8 +40,8 @@ def summary_lines(
     if scored is not None:
         lines.append("capability      picked  mean score pool -> subset")
         for c, cap in enumerate(scored.capabilities):
-            pool_mean = _nanmean(scored.scores[:, c])
-            subset_mean = _nanmean(scored.scores[chosen, c])
+            pool_mean = finite_mean(scored.scores[:, c])
+            subset_mean = finite_mean(scored.scores[chosen, c])
             lines.append(f"  {cap:<14} {result.per_capability[cap]:>6}  "
                          f"{pool_mean:.2f} -> {subset_mean:.2f}")
         pool_bins = _bins_of(scored.bins, np.arange(len(valid)))
@@ -57,11 +58,6 @@ def summary_lines(
     if report:
         lines.append(f"report: {report}")
     return lines
-
-
-def _nanmean(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if len(finite) else float("nan")
 
 
 def _bins_of(bins: StyleBins, indices: np.ndarray) -> set[str]:

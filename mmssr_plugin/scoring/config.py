@@ -10,11 +10,19 @@ from __future__ import annotations
 from dataclasses import InitVar, asdict, dataclass, field, fields
 from typing import Any
 
+from mmssr_plugin.engines.hf.config import (
+    MODEL_LAYOUTS,
+    SCORE_PARSINGS,
+    STYLE_PARSINGS,
+    check_choices,
+)
+
 BACKENDS = ("hf", "fake")
 EXECUTORS = ("local", "ray")
 # Below this probability mass on "0".."5" the scorer did not answer with a digit.
 DEFAULT_MIN_DIGIT_MASS = 0.5
 DEFAULT_SHARD_SIZE = 64
+DEFAULT_TEMPLATE = "qwen2_vl"
 
 
 @dataclass
@@ -38,7 +46,11 @@ class ScorerConfig:
         default=None,
         metadata={"help": "Load the scorer in 4 or 8 bit with bitsandbytes.", "choices": (4, 8)},
     )
-    template: str = field(default="qwen2_vl", metadata={"help": "LLaMA-Factory chat template."})
+    template: str = field(
+        default=DEFAULT_TEMPLATE,
+        metadata={"help": "LLaMA-Factory chat template (not used by the llava_qwen layout: leave "
+                          "it unset there, or mmssr_llava_qwen)."},
+    )
     styler_model_name_or_path: str | None = field(
         default=None, metadata={"help": "Styler model when it is not the scorer itself."}
     )
@@ -49,6 +61,22 @@ class ScorerConfig:
         default="auto", metadata={"help": "auto, float32, float16 or bfloat16."}
     )
     batch_size: int = field(default=8, metadata={"help": "Samples per engine batch."})
+    model_layout: str = field(
+        default="auto",
+        metadata={"help": "llava_qwen: the released mmSSR checkpoints (LLaVA-NeXT), run with the "
+                          "authors' prompt layout; auto recognises them from config.json.",
+                  "choices": MODEL_LAYOUTS},
+    )
+    score_parsing: str = field(
+        default="digits",
+        metadata={"help": "digits (digit probabilities) or authors_int (int() of the greedy "
+                          "answer, as the authors' script).", "choices": SCORE_PARSINGS},
+    )
+    style_parsing: str = field(
+        default="default",
+        metadata={"help": "default or authors (plain comma split, case-sensitive match).",
+                  "choices": STYLE_PARSINGS},
+    )
     min_digit_mass: float = field(
         default=DEFAULT_MIN_DIGIT_MASS,
         metadata={"help": "Below this probability on 0..5 a score is missing (not a digit)."},
@@ -66,6 +94,7 @@ class ScorerConfig:
             raise ValueError(f"quantization_bit must be 4, 8 or unset, got {self.quantization_bit}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        check_choices(self)
         if not 0.0 <= self.min_digit_mass <= 1.0:
             raise ValueError(f"min_digit_mass must lie in [0, 1], got {self.min_digit_mass}")
 

@@ -9,7 +9,6 @@ import numpy as np
 from mmssr_plugin.scoring.config import DEFAULT_MIN_DIGIT_MASS
 
 
-
 @dataclass(frozen=True)
 class DigitScores:
     """Scores derived from probabilities ``probs[N, C, 6]``.
@@ -52,3 +51,9 @@ def summarize_digits(probs: np.ndarray, min_mass: float = DEFAULT_MIN_DIGIT_MASS
         expected=np.where(usable, expected, np.nan).astype(np.float32),
         mass=mass.astype(np.float32),
     )
+
+
+def finite_mean(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN (without numpy's empty-slice warning) when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else float("nan")

@@ -12,6 +12,7 @@ import numpy as np
 
 from mmssr_plugin.data.failures import FailureRecord
 from mmssr_plugin.data.sample import Sample
+from mmssr_plugin.scoring.digits import finite_mean
 from mmssr_plugin.scoring.failures import failure_kind, failure_records
 from mmssr_plugin.scoring.store import ScoreStore, ScoreTable
 
@@ -81,7 +82,7 @@ def summarize(
         for c, cap in enumerate(table.capabilities)
     }
     mass = {
-        cap: float(np.nanmean(table.digits.mass[scored, c])) if scored.any() else float("nan")
+        cap: finite_mean(table.digits.mass[scored, c])
         for c, cap in enumerate(table.capabilities)
     }
     return ScoringSummary(

@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, DIGITS, STYLE_QUERY, STYLES, SYSTEM_MESSAGE, Capability
+from mmssr_plugin.utils import files
 
 # Bump when the built files change. The cache folder name also carries a hash of this file and of
 # the library versions that write the files, so a stale cache is never reused.
@@ -107,22 +106,13 @@ def build_tiny_qwen2vl(path: str | Path | None = None, seed: int = 0) -> Path:
     Returns:
         The model folder.
     """
-    target = Path(path) if path is not None else tiny_vlm_dir(seed)
-    if _complete(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        _write_model(staging, seed)
-        staging.chmod(0o755)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not _complete(target):  # not a lost race: a broken folder is in the way
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return build_folder_once(Path(path) if path is not None else tiny_vlm_dir(seed),
+                             lambda staging: _write_model(staging, seed))
+
+
+def build_folder_once(target: Path, write: Callable[[Path], None]) -> Path:
+    """Write a model folder into a temporary sibling and rename it into place (reused if done)."""
+    return files.build_folder_once(target, write, _complete)
 
 
 def _complete(folder: Path) -> bool:

@@ -1,4 +1,4 @@
-"""Atomic file writes, exclusive file locks and the name of the plugin's cache folder.
+"""Atomic file (and folder) writes, exclusive file locks and the name of the plugin's cache folder.
 
 Every file the plugin writes goes through :func:`atomic_write` (a temporary sibling, then
 ``os.replace``), so a reader never sees half a file and a killed writer leaves only a
@@ -12,6 +12,8 @@ import fcntl
 import json
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -72,6 +74,27 @@ def atomic_write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def build_folder_once(target: Path, write: Callable[[Path], None],
+                      complete: Callable[[Path], bool]) -> Path:
+    """Fill a temporary sibling folder with ``write`` and rename it onto ``target``; a ``target``
+    that is already ``complete`` is reused as is (also when another process won the race)."""
+    if complete(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        write(staging)
+        staging.chmod(0o755)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not complete(target):  # not a lost race: a broken folder is in the way
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def _pid_alive(pid: int) -> bool:

@@ -12,9 +12,17 @@ from typing import Any
 
 from mmssr_plugin.core.taxonomy import PROMPT_VERSION
 from mmssr_plugin.engines.base import path_fingerprint
+from mmssr_plugin.engines.hf.llava_qwen_checkpoint import MODEL_LAYOUTS, resolve_layout
 
 HF_ENGINE_VERSION = "1"
 DEFAULT_MAX_STYLE_TOKENS = 48
+# digits: probabilities of the first answer token; authors_int: int() of the greedy answer.
+SCORE_PARSINGS = ("digits", "authors_int")
+# default: the method's lenient match; authors: their plain comma split, case-sensitive match.
+STYLE_PARSINGS = ("default", "authors")
+# Settings with a fixed set of values (checked here and, before any model loads, by ScorerConfig).
+SETTING_CHOICES = {"model_layout": MODEL_LAYOUTS, "score_parsing": SCORE_PARSINGS,
+                   "style_parsing": STYLE_PARSINGS}
 
 # Field metadata: taken from a ScorerConfig field of the same name by the engine registry.
 FROM_SCORER_CONFIG = "from_scorer_config"
@@ -37,6 +45,12 @@ class HfEngineSettings:
         max_style_tokens: longest style answer generated.
         max_rows: most query branches in one forward pass (bounds cache copies).
         extra_args: further LLaMA-Factory model arguments (e.g. ``image_max_pixels``).
+        model_layout: ``auto`` (a LLaVA-NeXT ``llava_qwen`` save is recognised from its
+            ``config.json``), ``llamafactory`` or ``llava_qwen`` (the released mmSSR models, run
+            with the authors' prompt layout).
+        score_parsing: ``digits`` (digit probabilities) or ``authors_int`` (``int()`` of the
+            greedy answer, as the authors' script).
+        style_parsing: ``default`` or ``authors`` (plain comma split, case-sensitive match).
     """
 
     model_name_or_path: str = field(metadata=_SCORER)
@@ -50,10 +64,14 @@ class HfEngineSettings:
     max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS
     max_rows: int = 64
     extra_args: Mapping[str, Any] = field(default_factory=dict)
+    model_layout: str = field(default="auto", metadata=_SCORER)
+    score_parsing: str = field(default="digits", metadata=_SCORER)
+    style_parsing: str = field(default="default", metadata=_SCORER)
 
     def __post_init__(self) -> None:
         if self.quantization_bit not in (None, 4, 8):
             raise ValueError(f"quantization_bit must be 4, 8 or None, got {self.quantization_bit}")
+        check_choices(self)
         object.__setattr__(self, "extra_args", dict(self.extra_args or {}))
 
     @property
@@ -61,10 +79,16 @@ class HfEngineSettings:
         """Whether the styler is a model (or adapter) of its own rather than the scorer."""
         return bool(self.styler_model_name_or_path or self.styler_adapter_name_or_path)
 
+    def layout(self, model_name_or_path: str) -> str:
+        """``llava_qwen`` or ``llamafactory`` for one of this engine's models."""
+        return resolve_layout(self.model_layout, model_name_or_path)
+
     def identity(self) -> dict[str, Any]:
         """The identity of scores made with these settings, without loading anything.
 
-        Batch size and branch rows are left out: they change float rounding only.
+        Batch size and branch rows are left out: they change float rounding only. Layout and
+        parsing appear only where they differ from the LLaMA-Factory layout and the defaults, so
+        existing scores keep their fingerprints.
         """
         styler = None
         if self.separate_styler:
@@ -72,7 +96,14 @@ class HfEngineSettings:
                 "model": path_fingerprint(self.styler_model_name_or_path or self.model_name_or_path),
                 "adapter": path_fingerprint(self.styler_adapter_name_or_path),
             }
+        layouts = {self.layout(self.model_name_or_path)}
+        if self.separate_styler:
+            layouts.add(self.layout(self.styler_model_name_or_path or self.model_name_or_path))
+        variant = {key: value for key, value in (
+            ("layout", ",".join(sorted(layouts))), ("score_parsing", self.score_parsing),
+            ("style_parsing", self.style_parsing)) if value not in ("llamafactory", "digits", "default")}
         return {
+            **variant,
             "backend": "hf",
             "model": path_fingerprint(self.model_name_or_path),
             "adapter": path_fingerprint(self.adapter_name_or_path),
@@ -85,6 +116,14 @@ class HfEngineSettings:
             "engine_version": HF_ENGINE_VERSION,
             "prompt_version": PROMPT_VERSION,
         }
+
+
+def check_choices(settings: Any) -> None:
+    """Raise on a setting of :data:`SETTING_CHOICES` (an attribute of ``settings``) off its list."""
+    for name, allowed in SETTING_CHOICES.items():
+        value = getattr(settings, name)
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def scorer_config_fields() -> tuple[str, ...]:

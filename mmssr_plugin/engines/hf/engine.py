@@ -101,11 +101,7 @@ class _LoadedVLM:
             ids, _ = plugin.process_token_ids(ids, None, images, [], [], self.tokenizer,
                                               self.processor)
             prompts.append(list(ids))
-        cut = _common_prefix_length(prompts)
-        if any(token in self.mm_token_ids for p in prompts for token in p[cut:]):
-            raise ValueError("image tokens after the shared prefix: the query must follow them")
-        return _Encoded(prefix=prompts[0][:cut], suffixes=[p[cut:] for p in prompts],
-                        images=images)
+        return split_prompts(prompts, images, self.mm_token_ids)
 
     def run(
         self, samples: Sequence[Sample], queries: Sequence[str], generate_last: bool,
@@ -160,11 +156,15 @@ class _LoadedVLM:
             images, [], [], [len(item.images) for item in batch], [0] * len(batch),
             [0] * len(batch), [item.prefix for item in batch], self.processor,
         )
+        self._count_tokens(batch)
+        return self.brancher.encode_prefixes([item.prefix for item in batch], mm_inputs)
+
+    def _count_tokens(self, batch: Sequence[_Encoded]) -> None:
+        """Count the full prompts' tokens and the prefix tokens about to run."""
         self.prompt_tokens += sum(
             len(item.prefix) * len(item.suffixes) + sum(map(len, item.suffixes)) for item in batch
         )
         self.computed_tokens += sum(len(item.prefix) for item in batch)
-        return self.brancher.encode_prefixes([item.prefix for item in batch], mm_inputs)
 
 
 class HfEngine(ScoringEngine):
@@ -182,38 +182,46 @@ class HfEngine(ScoringEngine):
         self.settings = settings
         self.batch_size = max(1, settings.batch_size)
         self.max_style_tokens = settings.max_style_tokens
+        self.authors_styles = settings.style_parsing == "authors"
         common = dict(quantization_bit=settings.quantization_bit, template=settings.template,
                       infer_dtype=settings.infer_dtype, extra_args=settings.extra_args,
                       max_rows=settings.max_rows)
-        self.scorer = _LoadedVLM(settings.model_name_or_path, settings.adapter_name_or_path, **common)
+        self.scorer = _load_vlm(settings, settings.model_name_or_path,
+                                settings.adapter_name_or_path, **common)
         self.styler = self.scorer
         if settings.separate_styler:
-            self.styler = _LoadedVLM(
-                settings.styler_model_name_or_path or settings.model_name_or_path,
+            self.styler = _load_vlm(
+                settings, settings.styler_model_name_or_path or settings.model_name_or_path,
                 settings.styler_adapter_name_or_path, **common,
             )
 
     def score(self, samples: Sequence[Sample], capabilities: Sequence[Capability]) -> np.ndarray:
-        """Digit probabilities ``[N, C, 6]`` after each capability query (one shared prefix)."""
-        probs, _ = self.scorer.run(samples, all_queries(capabilities, with_style=False), False,
-                                   self.batch_size, 0)
+        """Digit probabilities ``[N, C, 6]`` after each capability query (one shared prefix);
+        with ``authors_int`` parsing, one-hot rows of the parsed greedy answers."""
+        queries = all_queries(capabilities, with_style=False)
+        if self.settings.score_parsing == "authors_int":
+            from mmssr_plugin.engines.hf.answers import authors_int_probs, generate_answers
+
+            return authors_int_probs(generate_answers(self.scorer, samples, queries,
+                                                      self.batch_size))
+        probs, _ = self.scorer.run(samples, queries, False, self.batch_size, 0)
         return probs
 
     def styles(self, samples: Sequence[Sample]) -> list[StyleAnswer]:
         """Greedy style answers (up to ``max_style_tokens``), parsed."""
         _, texts = self.styler.run(samples, [STYLE_QUERY], True, self.batch_size,
                                    self.max_style_tokens)
-        return [parse_styles(text) for text in texts]
+        return [parse_styles(text, authors_rules=self.authors_styles) for text in texts]
 
     def score_and_style(
         self, samples: Sequence[Sample], capabilities: Sequence[Capability]
     ) -> tuple[np.ndarray, list[StyleAnswer]]:
         """Scores and styles; with one model for both, all C+1 queries share one prefix pass."""
-        if self.styler is not self.scorer:
+        if self.styler is not self.scorer or self.settings.score_parsing != "digits":
             return super().score_and_style(samples, capabilities)
         probs, texts = self.scorer.run(samples, all_queries(capabilities), True, self.batch_size,
                                        self.max_style_tokens)
-        return probs, [parse_styles(text) for text in texts]
+        return probs, [parse_styles(text, authors_rules=self.authors_styles) for text in texts]
 
     @property
     def skipped_fraction(self) -> float:
@@ -236,6 +244,16 @@ class HfEngine(ScoringEngine):
         return HfEngineSettings(*args, **kwargs).identity()
 
 
+def _load_vlm(settings: HfEngineSettings, model_name_or_path: str,
+              adapter_name_or_path: str | None, **common: Any) -> _LoadedVLM:
+    """The model slot for a checkpoint: LLaMA-Factory's loader or the ``llava_qwen`` one."""
+    if settings.layout(model_name_or_path) == "llava_qwen":
+        from mmssr_plugin.engines.hf.llava_qwen_engine import LoadedLlavaQwen
+
+        return LoadedLlavaQwen(model_name_or_path, adapter_name_or_path, **common)
+    return _LoadedVLM(model_name_or_path, adapter_name_or_path, **common)
+
+
 def _single_token(tokenizer: Any, text: str) -> int:
     ids = tokenizer.encode(text, add_special_tokens=False)
     if len(ids) != 1:
@@ -244,6 +262,16 @@ def _single_token(tokenizer: Any, text: str) -> int:
             "digit scores need each of 0..5 to be a single token"
         )
     return ids[0]
+
+
+def split_prompts(prompts: Sequence[Sequence[int]], images: list[str],
+                  mm_token_ids: set[int]) -> _Encoded:
+    """One sample's prompts as their longest common prefix and one suffix each."""
+    cut = _common_prefix_length(prompts)
+    if any(token in mm_token_ids for p in prompts for token in p[cut:]):
+        raise ValueError("image tokens after the shared prefix: the query must follow them")
+    return _Encoded(prefix=list(prompts[0][:cut]), suffixes=[list(p[cut:]) for p in prompts],
+                    images=images)
 
 
 def _common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:

@@ -39,12 +39,16 @@ class PrefixBrancher:
         model: a loaded ``*ForConditionalGeneration`` or ``*ForCausalLM`` (PEFT-wrapped is fine).
         pad_token_id: id used for padding (never attended to).
         max_rows: most branches evaluated in one forward pass (bounds cache copies in memory).
+        repetition_penalty: greedy decoding's penalty on the tokens a branch generated so far
+            (as ``generate`` from ``inputs_embeds`` applies it: prompt tokens are not penalised).
     """
 
-    def __init__(self, model: Any, pad_token_id: int, max_rows: int = 64) -> None:
+    def __init__(self, model: Any, pad_token_id: int, max_rows: int = 64,
+                 repetition_penalty: float = 1.0) -> None:
         self.model = model
         self.pad_token_id = pad_token_id
         self.max_rows = max(1, max_rows)
+        self.repetition_penalty = repetition_penalty
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.config = base.config
         self._rope_index: Callable | None = getattr(base, "get_rope_index", None) or getattr(
@@ -156,7 +160,7 @@ class PrefixBrancher:
         outputs: list[list[int]] = [[] for _ in range(n_rows)]
         active = list(range(n_rows))  # branch index of each cache row
         for step in range(max_new_tokens):
-            tokens = logits.argmax(-1).tolist()
+            tokens = self._penalised(logits, [outputs[b] for b in active]).argmax(-1).tolist()
             keep = []
             for row, (branch, token) in enumerate(zip(active, tokens)):
                 if token in stop_ids:
@@ -178,6 +182,19 @@ class PrefixBrancher:
             )
             logits, next_pos = out.logits[:, -1], next_pos + 1
         return outputs
+
+    def _penalised(self, logits: torch.Tensor, histories: list[list[int]]) -> torch.Tensor:
+        """Logits after the repetition penalty (transformers' rule) on each row's history."""
+        if self.repetition_penalty == 1.0 or not any(histories):
+            return logits
+        logits = logits.float().clone()
+        for row, seen in enumerate(histories):
+            if seen:
+                index = torch.tensor(sorted(set(seen)), device=logits.device)
+                score = logits[row, index]
+                logits[row, index] = torch.where(score < 0, score * self.repetition_penalty,
+                                                 score / self.repetition_penalty)
+        return logits
 
     def _prefix_positions(
         self, ids: torch.Tensor, mask: torch.Tensor, mm: dict

@@ -1,9 +1,7 @@
 """How the authors' code reads a scorer response: the capability score rule and the style rule.
 
-Capability score rule: the response is a score when Python's ``int(response)`` succeeds and lies in
-0..5. Because the real ``int`` is applied (once per distinct string), its acceptance is replicated
-exactly: surrounding whitespace, an optional sign, leading zeros, underscores between digits
-(``"0_3"``) and non-ASCII decimal digits (``"３"``) all parse as Python parses them; ``"-0"`` is 0.
+Capability score rule: :func:`mmssr_plugin.core.score_parsing.parse_score` (the response is a
+score when Python's ``int(response)`` succeeds and lies in 0..5; applied once per distinct string).
 Anything else (``"3.0"``, ``"three"``, ``""``, ``"6"``, a null or absent response) is missing (NaN)
 and counted as unparseable.
 
@@ -18,17 +16,11 @@ import math
 import numpy as np
 import pyarrow as pa
 
+from mmssr_plugin.core.score_parsing import parse_score
 from mmssr_plugin.core.style_parsing import StyleAnswer, parse_styles
 from mmssr_plugin.formats.authors.arrow_columns import distinct_codes, valid_mask
 
-
-def parse_score(text: str | None) -> float:
-    """A response's score: ``int(text)`` if that works and lies in 0..5, else NaN."""
-    try:
-        value = int(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    return float(value) if 0 <= value <= 5 else math.nan
+__all__ = ["parse_score", "parse_style_response", "score_codes"]
 
 
 def score_codes(responses: pa.StringArray) -> np.ndarray:

@@ -57,9 +57,9 @@ def test_labels_to_evaluated_scorer(tmp_path, tiny_model, demo_data, train_tiny_
     config = DataSelectionConfig.from_dict({
         "model_name_or_path": str(tiny_model), "capabilities": ["spatial", "ocr", MYCAP[0]],
         "capability_keywords": dict([MYCAP]), "adapter_name_or_path": str(adapter)})
-    assert report_link(find_scorer_evaluation(cache, config.scorer()))["name"] == "tuned"
-    warning = low_digit_warning(find_scorer_evaluation(cache, config.scorer()))
+    assert report_link(find_scorer_evaluation(cache, config.scorer))["name"] == "tuned"
+    warning = low_digit_warning(find_scorer_evaluation(cache, config.scorer))
     assert warning and "(tuned)" in warning and str((tmp_path / "eval" / "evaluation.html").resolve()) in warning
     config.adapter_name_or_path = None
-    base_record = find_scorer_evaluation(cache, config.scorer())
+    base_record = find_scorer_evaluation(cache, config.scorer)
     assert base_record["name"] == "base" and low_digit_warning(base_record) is None

@@ -14,7 +14,8 @@ mkdir -p "$OUT"
 # Both models live in versioned, content-hashed cache folders; the recipe names them by these links.
 "$VENV/bin/python" -m mmssr_plugin.testing.tiny_vlm --link outputs/tiny-qwen2vl
 # First run only: mmssr-cli build-scorer-data + llamafactory-cli train on the demo labels.
-"$VENV/bin/python" -m mmssr_plugin.testing.demo_scorer --link outputs/tiny-qwen2vl-demo-scorer
+scorer="$("$VENV/bin/python" -m mmssr_plugin.testing.demo_scorer)"
+ln -sfn "$scorer" outputs/tiny-qwen2vl-demo-scorer
 # Work on a copy of data_info/ so the repository's registry stays untouched.
 if [ ! -f "$OUT/data/dataset_info.json" ]; then
   mkdir -p "$OUT/data" && cp -r data_info/. "$OUT/data/"

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 ROOT_REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT_REPO))
-from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, STYLES  # noqa: E402
+from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1] / "data_info"
 DEMO = ROOT / "mmssr_demo"

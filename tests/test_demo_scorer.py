@@ -14,7 +14,10 @@ from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, STYLES
 from mmssr_plugin.curation.legacy import read_labels
 from mmssr_plugin.data.samples import load_samples
 from mmssr_plugin.formats.authors.legacy import read_pool, read_scores
-from mmssr_plugin.testing.demo_labels import labels_from_scores, write_labels_from_scores
+from mmssr_plugin.testing.demo_labels import (
+    labels_from_scores,
+    write_labels_from_scores,
+)
 
 DATA_INFO = REPO / "data_info"
 POOL = DATA_INFO / "mmssr_demo" / "pool.json"
@@ -93,7 +96,7 @@ def quickstart_selection(demo_scorer, tmp_path_factory):
 
 @pytest.mark.slow
 def test_demo_scorer_reproduces_most_labels(quickstart_selection):
-    _, samples, table = quickstart_selection
+    _, _, table = quickstart_selection
     assert table.scored.all() and table.capabilities == CAPS
     labels = {label.uid: label for label in labels_from_scores(DATA_INFO, "mmssr_demo", POOL, SCORES)}
     pairs = [(row, column, labels[uid].scores[cap]) for row, uid in enumerate(table.uids)

@@ -10,12 +10,19 @@ them into a label file (the format of :mod:`mmssr_plugin.curation.legacy`) that
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, Capability
 from mmssr_plugin.curation.legacy import Label
 from mmssr_plugin.data.samples import load_samples
-from mmssr_plugin.formats.authors.legacy import parse_styles, read_pool, read_scores, score_file_paths
+from mmssr_plugin.formats.authors.legacy import (
+    Pool,
+    parse_styles,
+    read_pool,
+    read_scores,
+    score_file_paths,
+)
 from mmssr_plugin.utils.files import atomic_write_text
 
 DEMO_TEACHER = "authors'-format score files"
@@ -53,7 +60,8 @@ def labels_from_scores(
     styles = _styles_by_position(score_file_paths(score_dir, [])["style"], pool)
     labels = []
     for position, sample in enumerate(samples):
-        usable = {cap.id: int(scores[position, c]) for c, cap in enumerate(caps) if scores[position, c] == scores[position, c]}
+        row = scores[position]
+        usable = {cap.id: int(row[c]) for c, cap in enumerate(caps) if not math.isnan(row[c])}
         if not usable:
             continue
         keywords = {cap.id: cap.keyword for cap in caps if cap.id in usable}
@@ -63,7 +71,7 @@ def labels_from_scores(
     return labels
 
 
-def _styles_by_position(style_file: Path, pool) -> dict[int, tuple[str, ...]]:  # noqa: ANN001 -- a Pool
+def _styles_by_position(style_file: Path, pool: Pool) -> dict[int, tuple[str, ...]]:
     """Pool position -> the styles its ``style.jsonl`` answer names (unmatched pieces dropped)."""
     found: dict[int, tuple[str, ...]] = {}
     with open(style_file, encoding="utf-8") as handle:

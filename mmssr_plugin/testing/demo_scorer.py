@@ -22,7 +22,11 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from mmssr_plugin.testing.tiny_vlm import DEFAULT_CACHE_ROOT_ENV, build_tiny_qwen2vl, tiny_vlm_dir
+from mmssr_plugin.testing.tiny_vlm import (
+    DEFAULT_CACHE_ROOT_ENV,
+    build_tiny_qwen2vl,
+    tiny_vlm_dir,
+)
 from mmssr_plugin.utils.files import exclusive_lock
 
 logger = logging.getLogger(__name__)
@@ -71,7 +75,7 @@ def build_demo_scorer(repo_root: str | Path = REPO_ROOT, target: str | Path | No
     """Build (or reuse) the demo scorer; returns its model folder.
 
     The build runs in a temporary sibling folder that is renamed into place when complete (its
-    logs stay inside, in ``build.log``); concurrent callers wait on a lock and reuse the result.
+    logs stay inside, in ``.build.log``); concurrent callers wait on a lock and reuse the result.
 
     Args:
         repo_root: the repository checkout holding ``data_info/`` and ``recipes/``.
@@ -92,7 +96,7 @@ def build_demo_scorer(repo_root: str | Path = REPO_ROOT, target: str | Path | No
         try:
             _train(repo_root, staging)
             (staging / "model").chmod(0o755)
-            shutil.move(str(staging / "build.log"), staging / "model" / "build.log")
+            shutil.move(str(staging / "build.log"), staging / "model" / ".build.log")  # hidden: not fingerprinted
             os.rename(staging / "model", target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -113,7 +117,7 @@ def _train(repo_root: Path, work: Path) -> None:
     count = write_labels_from_scores(
         labels, data_info, DEMO_DATASET, data_info / "mmssr_demo" / "pool.json", data_info / "mmssr_demo" / "scores"
     )
-    logger.info("demo scorer: %d label lines from the demo pool's score files; training on CPU", count)
+    logger.info("demo scorer: building it once from %d labelled samples (about 1.5 minutes of one CPU core)", count)
     bin_dir = Path(sys.executable).parent
     steps = (
         [str(bin_dir / "mmssr-cli"), "build-scorer-data", "--labels", str(labels), "--dataset-dir", str(data_info),
@@ -139,26 +143,18 @@ def _train(repo_root: Path, work: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mmssr_plugin.testing.demo_scorer [--link PATH]``: build (or reuse) the demo
-    scorer, optionally pointing a symlink at it, and print its folder."""
+    """``python -m mmssr_plugin.testing.demo_scorer``: build (or reuse) the demo scorer and print its folder."""
     import argparse
 
     from mmssr_plugin.utils.logs import show_logs
 
-    parser = argparse.ArgumentParser(description="Build the quickstart's demo scorer (tiny, CPU, offline).")
-    parser.add_argument("--link", type=Path, help="symlink to (re)point at the built folder")
-    args = parser.parse_args(argv)
+    argparse.ArgumentParser(description="Build the quickstart's demo scorer (tiny, CPU, offline).").parse_args(argv)
     show_logs("[mmssr] ")
     try:
         folder = build_demo_scorer()
     except DemoScorerError as err:
         print(f"demo scorer: {err}", file=sys.stderr)
         return 1
-    if args.link is not None:
-        args.link.parent.mkdir(parents=True, exist_ok=True)
-        if args.link.is_symlink() or args.link.exists():
-            args.link.unlink()
-        args.link.symlink_to(folder.resolve(), target_is_directory=True)
     print(folder)
     return 0
 

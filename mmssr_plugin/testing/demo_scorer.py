@@ -148,11 +148,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from mmssr_plugin.utils.logs import show_logs
 
+    # Under ``python -m`` this file runs as __main__: use the package module, whose logger is shown.
+    from mmssr_plugin.testing import demo_scorer
+
     argparse.ArgumentParser(description="Build the quickstart's demo scorer (tiny, CPU, offline).").parse_args(argv)
     show_logs("[mmssr] ")
     try:
-        folder = build_demo_scorer()
-    except DemoScorerError as err:
+        folder = demo_scorer.build_demo_scorer()
+    except demo_scorer.DemoScorerError as err:
         print(f"demo scorer: {err}", file=sys.stderr)
         return 1
     print(folder)

@@ -2,7 +2,9 @@
 
 The pool is LLaVA-style: a JSON list of records with idx, image_source, image (relative to
 data_info/, LLaMA-Factory's media root) and conversations. The score files under scores/ are
-synthetic, in the authors' score-file format, so `mmssr-cli select` can run without a model.
+synthetic, in the authors' score-file format, so `mmssr-cli select` can run without a model; each
+question kind has its own capability profile (KIND_SCORES), so the demo scorer trained on them
+(mmssr_plugin.testing.demo_scorer) has something to learn.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from PIL import Image, ImageDraw
 
 ROOT_REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT_REPO))
-from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES, STYLES  # noqa: E402
+from mmssr_plugin.core.taxonomy import DEFAULT_CAPABILITIES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1] / "data_info"
 DEMO = ROOT / "mmssr_demo"
@@ -96,22 +98,62 @@ def main() -> None:
     _write_scores(records, random.Random(1))
 
 
+# Synthetic labels with a story: each question kind helps some capabilities more than others.
+# Rows: the 7 image question kinds of _conversation, then the 4 text-only samples; columns in
+# DEFAULT_CAPABILITIES order (spatial attribute logical scene finegrained language incontext
+# comparative activity causal humanities stem data ocr).
+KIND_SCORES = (
+    (1, 5, 1, 2, 4, 1, 1, 2, 0, 0, 0, 0, 0, 1),  # multi-choice colour question
+    (2, 4, 2, 3, 3, 1, 3, 1, 0, 1, 0, 0, 1, 0),  # two-turn yes/no
+    (3, 1, 3, 2, 2, 0, 0, 1, 0, 0, 0, 3, 4, 1),  # counting
+    (3, 3, 1, 5, 2, 5, 1, 1, 2, 1, 1, 0, 1, 0),  # detailed description
+    (2, 1, 5, 1, 1, 3, 2, 2, 0, 4, 0, 5, 3, 0),  # step-by-step arithmetic
+    (5, 1, 1, 2, 4, 0, 0, 1, 1, 0, 0, 1, 2, 2),  # bounding box
+    (2, 4, 3, 2, 3, 3, 1, 5, 0, 2, 0, 0, 1, 0),  # comparison
+    (0, 0, 2, 0, 0, 1, 0, 0, 0, 0, 0, 3, 2, 0),  # text: multiplication
+    (0, 0, 0, 0, 0, 4, 2, 0, 0, 0, 3, 0, 0, 0),  # text: translation
+    (0, 0, 0, 1, 0, 5, 1, 0, 0, 0, 4, 0, 0, 0),  # text: haiku
+    (0, 0, 4, 0, 0, 2, 1, 3, 0, 1, 0, 4, 3, 0),  # text: step-by-step comparison
+)
+KIND_STYLES = (
+    ("multi-choice",),
+    ("yes/no",),
+    ("word/short-phrase",),
+    ("detailed description",),
+    ("chain-of-thought (step-by-step)", "word/short-phrase"),
+    ("coordinate",),
+    ("comparison", "short description"),
+    ("word/short-phrase",),
+    ("specified style", "short description"),
+    ("specified style",),
+    ("chain-of-thought (step-by-step)", "comparison"),
+)
+
+
+def _kind(rec: dict) -> int:
+    """Row of KIND_SCORES: the question kind of an image sample, or 7 + the text sample's offset."""
+    return 7 + rec["idx"] - 36 if rec["image_source"] == "text" else rec["idx"] % 7
+
+
 def _write_scores(records: list[dict], rng: random.Random) -> None:
+    """Per capability, the kind's score, moved one step up or down for some samples; a few
+    answers are not digits (the authors' files have those too)."""
     scores = DEMO / "scores"
     scores.mkdir(parents=True, exist_ok=True)
-    for cap in DEFAULT_CAPABILITIES:
+    for column, cap in enumerate(DEFAULT_CAPABILITIES):
         lines = []
         for rec in records:
-            answer = str(rng.choice([0, 1, 2, 2, 3, 3, 4, 5]))
-            if rng.random() < 0.03:
+            score = KIND_SCORES[_kind(rec)][column]
+            if rng.random() < 0.15:
+                score = min(5, max(0, score + rng.choice([-1, 1])))
+            answer = str(score)
+            if rng.random() < 0.02:
                 answer = rng.choice(["The instance is helpful.", "4/5", ""])
             lines.append(json.dumps({"idx": rec["idx"], "pred_response": answer}))
         (scores / f"{cap}.jsonl").write_text("\n".join(lines) + "\n")
-    styles = list(STYLES)
-    lines = []
-    for rec in records:
-        picked = rng.sample(styles, rng.choice([1, 1, 2]))
-        lines.append(json.dumps({"idx": rec["idx"], "pred_response": ", ".join(picked)}))
+    lines = [
+        json.dumps({"idx": rec["idx"], "pred_response": ", ".join(KIND_STYLES[_kind(rec)])}) for rec in records
+    ]
     (scores / "style.jsonl").write_text("\n".join(lines) + "\n")
 
 

@@ -4,6 +4,7 @@ selection stage finds the evaluation by the scorer's identity."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -60,6 +61,5 @@ def test_labels_to_evaluated_scorer(tmp_path, tiny_model, demo_data, train_tiny_
     assert report_link(find_scorer_evaluation(cache, config.scorer))["name"] == "tuned"
     warning = low_digit_warning(find_scorer_evaluation(cache, config.scorer))
     assert warning and "(tuned)" in warning and str((tmp_path / "eval" / "evaluation.html").resolve()) in warning
-    config.adapter_name_or_path = None
-    base_record = find_scorer_evaluation(cache, config.scorer)
+    base_record = find_scorer_evaluation(cache, dataclasses.replace(config.scorer, adapter_name_or_path=None))
     assert base_record["name"] == "base" and low_digit_warning(base_record) is None

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import InitVar, asdict, dataclass, field, fields
 from typing import Any
 
+from mmssr_plugin.engines.hf.config import (
+    ATTENTION_IMPLEMENTATIONS,
+    DEFAULT_MAX_BRANCH_ROWS,
+    DEFAULT_MAX_STYLE_TOKENS,
+)
+
 BACKENDS = ("hf", "fake")
 # Below this probability mass on "0".."5" the scorer did not answer with a digit.
 DEFAULT_MIN_DIGIT_MASS = 0.5
@@ -48,6 +54,33 @@ class ScorerConfig:
         default="auto", metadata={"help": "auto, float32, float16 or bfloat16."}
     )
     batch_size: int = field(default=8, metadata={"help": "Samples per engine batch."})
+    max_style_tokens: int = field(
+        default=DEFAULT_MAX_STYLE_TOKENS, metadata={"help": "Longest style answer generated."}
+    )
+    max_branch_rows: int = field(
+        default=DEFAULT_MAX_BRANCH_ROWS,
+        metadata={"help": "Most query branches in one forward pass (on CUDA fewer when free "
+                          "memory is short)."},
+    )
+    image_max_pixels: int | None = field(
+        default=None,
+        metadata={"help": "Largest image area in pixels (LLaMA-Factory's; default 768*768)."},
+    )
+    image_min_pixels: int | None = field(
+        default=None,
+        metadata={"help": "Smallest image area in pixels (LLaMA-Factory's; default 32*32)."},
+    )
+    flash_attn: str = field(
+        default="sdpa",
+        metadata={"help": "Attention implementation (LLaMA-Factory's names): sdpa or eager run "
+                          "a sample's query branches in one row; fa2 one row per branch.",
+                  "choices": ATTENTION_IMPLEMENTATIONS},
+    )
+    encode_workers: int | None = field(
+        default=None,
+        metadata={"help": "Threads encoding prompts and images ahead of the model (default: 1 "
+                          "on CUDA, 0 on CPU)."},
+    )
     min_digit_mass: float = field(
         default=DEFAULT_MIN_DIGIT_MASS,
         metadata={"help": "Below this probability on 0..5 a score is missing (not a digit)."},
@@ -63,8 +96,14 @@ class ScorerConfig:
             raise ValueError("the hf backend needs model_name_or_path")
         if self.quantization_bit not in (None, 4, 8):
             raise ValueError(f"quantization_bit must be 4, 8 or unset, got {self.quantization_bit}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        for name in ("batch_size", "max_style_tokens", "max_branch_rows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.flash_attn not in ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(f"flash_attn must be one of {ATTENTION_IMPLEMENTATIONS}, "
+                             f"got {self.flash_attn!r}")
+        if self.encode_workers is not None and self.encode_workers < 0:
+            raise ValueError(f"encode_workers must be >= 0, got {self.encode_workers}")
         if not 0.0 <= self.min_digit_mass <= 1.0:
             raise ValueError(f"min_digit_mass must lie in [0, 1], got {self.min_digit_mass}")
 

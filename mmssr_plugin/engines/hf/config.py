@@ -15,6 +15,8 @@ from mmssr_plugin.engines.base import path_fingerprint
 
 HF_ENGINE_VERSION = "1"
 DEFAULT_MAX_STYLE_TOKENS = 48
+DEFAULT_MAX_BRANCH_ROWS = 512
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager", "fa2")
 
 # Field metadata: taken from a ScorerConfig field of the same name by the engine registry.
 FROM_SCORER_CONFIG = "from_scorer_config"
@@ -35,8 +37,15 @@ class HfEngineSettings:
         styler_model_name_or_path: separate styler model; default: the scorer's model.
         styler_adapter_name_or_path: adapter of a separate styler.
         max_style_tokens: longest style answer generated.
-        max_rows: most query branches in one forward pass (bounds cache copies).
-        extra_args: further LLaMA-Factory model arguments (e.g. ``image_max_pixels``).
+        max_branch_rows: most query branches in one forward pass (on CUDA, fewer where the free
+            memory asks for it).
+        image_max_pixels, image_min_pixels: LLaMA-Factory's image resizing bounds (its defaults
+            when unset).
+        flash_attn: attention implementation, LLaMA-Factory's name: ``sdpa`` and ``eager`` run
+            all branches of a sample in one row over its shared cache; ``fa2`` one row per branch.
+        encode_workers: threads encoding prompts and images ahead of the model (default: 1 on
+            CUDA, 0 = in the scoring thread on CPU).
+        extra_args: further LLaMA-Factory model arguments.
     """
 
     model_name_or_path: str = field(metadata=_SCORER)
@@ -47,13 +56,23 @@ class HfEngineSettings:
     batch_size: int = field(default=8, metadata=_SCORER)
     styler_model_name_or_path: str | None = field(default=None, metadata=_SCORER)
     styler_adapter_name_or_path: str | None = field(default=None, metadata=_SCORER)
-    max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS
-    max_rows: int = 64
+    max_style_tokens: int = field(default=DEFAULT_MAX_STYLE_TOKENS, metadata=_SCORER)
+    max_branch_rows: int = field(default=DEFAULT_MAX_BRANCH_ROWS, metadata=_SCORER)
+    image_max_pixels: int | None = field(default=None, metadata=_SCORER)
+    image_min_pixels: int | None = field(default=None, metadata=_SCORER)
+    flash_attn: str = field(default="sdpa", metadata=_SCORER)
+    encode_workers: int | None = field(default=None, metadata=_SCORER)
     extra_args: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.quantization_bit not in (None, 4, 8):
             raise ValueError(f"quantization_bit must be 4, 8 or None, got {self.quantization_bit}")
+        if self.flash_attn not in ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(f"flash_attn must be one of {ATTENTION_IMPLEMENTATIONS}, "
+                             f"got {self.flash_attn!r}")
+        for name in ("batch_size", "max_style_tokens", "max_branch_rows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         object.__setattr__(self, "extra_args", dict(self.extra_args or {}))
 
     @property
@@ -64,7 +83,8 @@ class HfEngineSettings:
     def identity(self) -> dict[str, Any]:
         """The identity of scores made with these settings, without loading anything.
 
-        Batch size and branch rows are left out: they change float rounding only.
+        Batch size, branch rows, attention implementation and encoding workers are left out:
+        they change float rounding only. Image pixel bounds appear only when set.
         """
         styler = None
         if self.separate_styler:
@@ -82,6 +102,8 @@ class HfEngineSettings:
             "styler": styler or "scorer",
             "max_style_tokens": self.max_style_tokens,
             "extra_args": dict(sorted(self.extra_args.items())),
+            **{name: getattr(self, name) for name in ("image_max_pixels", "image_min_pixels")
+               if getattr(self, name) is not None},
             "engine_version": HF_ENGINE_VERSION,
             "prompt_version": PROMPT_VERSION,
         }

@@ -72,8 +72,9 @@ class ScorerConfig:
     )
     flash_attn: str = field(
         default="sdpa",
-        metadata={"help": "Attention implementation (LLaMA-Factory's names): sdpa or eager run "
-                          "a sample's query branches in one row; fa2 one row per branch.",
+        metadata={"help": "Attention implementation (LLaMA-Factory's names): sdpa or disabled "
+                          "(eager) run a sample's query branches in one row over its shared "
+                          "cache; fa2/fa3 one row per branch.",
                   "choices": ATTENTION_IMPLEMENTATIONS},
     )
     encode_workers: int | None = field(

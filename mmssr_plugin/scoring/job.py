@@ -14,8 +14,9 @@ from typing import Any, Sequence
 from mmssr_plugin.core.taxonomy import Capability
 from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.scoring.config import DEFAULT_SHARD_SIZE, ScorerConfig
+from mmssr_plugin.scoring.devices import visible_gpus
 from mmssr_plugin.scoring.failures import failure_kind
-from mmssr_plugin.scoring.processes import ScoringError, run_workers, visible_gpus
+from mmssr_plugin.scoring.processes import ScoringError, run_workers
 from mmssr_plugin.scoring.store import ScoreStore, ScoreTable, score_fingerprint
 from mmssr_plugin.scoring.summary import ScoringSummary, summarize
 

@@ -1,5 +1,6 @@
-"""Worker processes of a scoring job: which GPUs are visible, starting the workers, and waiting for
-them while a progress bar counts finished shards.
+"""Worker processes of a scoring job: starting the workers (on the GPUs :mod:`.devices` finds, or
+CPU threads that leave busy cores alone), and waiting for them while a progress bar counts
+finished shards.
 
 The parent process never imports torch: every model lives in worker processes (one per visible
 GPU, or a configurable number on CPU), so a long-lived launcher keeps no accelerator memory.
@@ -8,7 +9,6 @@ GPU, or a configurable number on CPU), so a long-lived launcher keeps no acceler
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +19,7 @@ from typing import IO, Sequence
 from mmssr_plugin.core.taxonomy import Capability
 from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.scoring.config import ScorerConfig
+from mmssr_plugin.scoring.devices import CPU_WORKER_ENV, cpu_threads_per_worker
 from mmssr_plugin.scoring.job_file import WorkerJob, write_samples
 from mmssr_plugin.scoring.store import ScoreStore, Shard
 from mmssr_plugin.utils.hashing import canonical_hash
@@ -33,22 +34,6 @@ class _Worker:
     process: subprocess.Popen
     log_file: IO[str]
     log_path: Path
-
-
-def visible_gpus() -> list[str]:
-    """GPU indices visible to this process, found without importing torch."""
-    declared = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if declared is not None:
-        return [d.strip() for d in declared.split(",") if d.strip() and d.strip() != "-1"]
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        listing = subprocess.run(
-            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
 
 
 def run_workers(
@@ -84,14 +69,17 @@ def run_workers(
     )
     job_path = jobs / f"job-{key}-{n_workers}.json"
     job.write(job_path)
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    threads = cpu_threads_per_worker(n_workers)
     workers = []
     for index in range(n_workers):
         env = dict(os.environ)
-        env.setdefault("OMP_NUM_THREADS", str(threads))
-        env.setdefault("TOKENIZERS_PARALLELISM", "false")
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[index]
+            env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        else:
+            env.setdefault("OMP_NUM_THREADS", str(threads))
+            for key, value in CPU_WORKER_ENV.items():
+                env.setdefault(key, value)
         log_path = jobs / f"worker-{index}.log"
         handle = open(log_path, "w")
         process = subprocess.Popen(

@@ -16,7 +16,7 @@ from mmssr_plugin.engines.base import path_fingerprint
 HF_ENGINE_VERSION = "1"
 DEFAULT_MAX_STYLE_TOKENS = 48
 DEFAULT_MAX_BRANCH_ROWS = 512
-ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager", "fa2")
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "disabled", "fa2", "fa3", "auto")
 
 # Field metadata: taken from a ScorerConfig field of the same name by the engine registry.
 FROM_SCORER_CONFIG = "from_scorer_config"
@@ -41,8 +41,9 @@ class HfEngineSettings:
             memory asks for it).
         image_max_pixels, image_min_pixels: LLaMA-Factory's image resizing bounds (its defaults
             when unset).
-        flash_attn: attention implementation, LLaMA-Factory's name: ``sdpa`` and ``eager`` run
-            all branches of a sample in one row over its shared cache; ``fa2`` one row per branch.
+        flash_attn: attention implementation, LLaMA-Factory's names: ``sdpa`` and ``disabled``
+            (eager) run all branches of a sample in one row over its shared cache; ``fa2``/``fa3``
+            one row per branch; ``auto`` as transformers chooses.
         encode_workers: threads encoding prompts and images ahead of the model (default: 1 on
             CUDA, 0 = in the scoring thread on CPU).
         extra_args: further LLaMA-Factory model arguments.

@@ -22,7 +22,6 @@ from mmssr_plugin.core.style_parsing import StyleAnswer, parse_styles
 from mmssr_plugin.core.taxonomy import DIGITS, STYLE_QUERY, Capability
 from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.engines.base import ScoringEngine
-from mmssr_plugin.engines.hf.batch_runner import BatchRunner
 from mmssr_plugin.engines.hf.config import HfEngineSettings
 from mmssr_plugin.engines.hf.prompt_encoding import EncodedSample, common_prefix_length
 
@@ -39,6 +38,7 @@ class _LoadedVLM:
         from llamafactory.hparams import get_infer_args
         from llamafactory.model import load_model, load_tokenizer
 
+        from mmssr_plugin.engines.hf.batch_runner import BatchRunner
         from mmssr_plugin.engines.hf.kv_branching import PrefixBrancher
         from mmssr_plugin.engines.hf.prompt_encoding import TemplatePromptEncoder
 

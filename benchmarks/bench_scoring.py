@@ -20,6 +20,8 @@ of our engine's digit probabilities; the script exits non-zero otherwise.
 
     .venv/bin/python benchmarks/bench_scoring.py                                  # tiny, 40 samples
     .venv/bin/python benchmarks/bench_scoring.py --model medium --samples 16 --image-size 224
+    .venv/bin/python benchmarks/bench_scoring.py --shape qwen2vl-7b --device cuda \
+        --samples 1024 --image-size 672 --batch-size 64 --baseline-samples 4
 """
 
 from __future__ import annotations
@@ -302,7 +304,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=0, metavar="TOP",
                         help="after timing, cProfile one more engine run and print TOP functions")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--shape", choices=("qwen2vl-7b", "qwen2vl-2b", "test-small"),
+                        help="a random scorer of this real shape, built on --device (instead "
+                             "of --model; see benchmarks/shape_bench.py)")
+    parser.add_argument("--device", default="cpu", help="with --shape: cpu or cuda")
+    parser.add_argument("--dtype", choices=("bfloat16", "float16", "float32"),
+                        help="with --shape (default: bfloat16 on cuda, float32 on cpu)")
+    parser.add_argument("--baseline-samples", type=int, default=4,
+                        help="with --shape: samples the authors' loop runs (ratio and parity)")
     args = parser.parse_args(argv)
+    if args.shape:
+        from shape_bench import run_shape_benchmark
+
+        torch.set_num_threads(args.threads)
+        return run_shape_benchmark(args, load_samples)
 
     torch.set_num_threads(args.threads)
     print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))

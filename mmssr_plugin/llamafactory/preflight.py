@@ -5,6 +5,7 @@ naming the key and what would be valid."""
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
 import os
 import re
@@ -48,6 +49,31 @@ def check_scorer(scorer: ScorerConfig, prefix: str = "data_selection.") -> None:
     layouts = {f"{prefix}{key}": check_layout(f"{prefix}{key}", path, scorer.model_layout)
                for key, path in _models(scorer).items()}
     check_template(scorer.template, f"{prefix}template", layouts)
+    check_engine_settings(scorer, prefix, layouts)
+
+
+def check_engine_settings(scorer: ScorerConfig, prefix: str, layouts: dict[str, str]) -> None:
+    """Engine settings the values alone do not rule out (``ScorerConfig`` checks those): an
+    attention implementation this environment cannot load, or settings the ``llava_qwen`` layout
+    would ignore (its images are always 384x384, its attention SDPA)."""
+    key = f"{prefix}flash_attn"
+    if scorer.flash_attn == "fa3":
+        raise DataSelectionError(
+            f"{key}: fa3 is loaded by LLaMA-Factory for gpt-oss models only; use sdpa (all "
+            "query branches of a sample in one row), disabled (eager), fa2 or auto")
+    if scorer.flash_attn == "fa2" and importlib.util.find_spec("flash_attn") is None:
+        raise DataSelectionError(
+            f"{key}: fa2 needs the flash-attn package, which is not installed (pip install "
+            "flash-attn); or use sdpa")
+    if "llamafactory" in layouts.values():
+        return
+    ignored = [name for name, default in (("image_max_pixels", None), ("image_min_pixels", None),
+                                          ("flash_attn", "sdpa"))
+               if getattr(scorer, name) != default]
+    if ignored:
+        raise DataSelectionError(
+            f"{prefix}{ignored[0]}: not used by the llava_qwen layout, which resizes every image "
+            f"to 384x384 and runs SDPA attention; leave {prefix}{ignored[0]} unset")
 
 
 def _models(scorer: ScorerConfig) -> dict[str, str]:

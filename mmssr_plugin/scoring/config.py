@@ -11,10 +11,13 @@ from dataclasses import InitVar, asdict, dataclass, field, fields
 from typing import Any
 
 from mmssr_plugin.engines.hf.config import (
+    ATTENTION_IMPLEMENTATIONS,
+    DEFAULT_MAX_BRANCH_ROWS,
+    DEFAULT_MAX_STYLE_TOKENS,
     MODEL_LAYOUTS,
     SCORE_PARSINGS,
     STYLE_PARSINGS,
-    check_choices,
+    check_settings,
 )
 
 BACKENDS = ("hf", "fake")
@@ -77,6 +80,34 @@ class ScorerConfig:
         metadata={"help": "default or authors (plain comma split, case-sensitive match).",
                   "choices": STYLE_PARSINGS},
     )
+    max_style_tokens: int = field(
+        default=DEFAULT_MAX_STYLE_TOKENS, metadata={"help": "Longest style answer generated."}
+    )
+    max_branch_rows: int = field(
+        default=DEFAULT_MAX_BRANCH_ROWS,
+        metadata={"help": "Most query branches in one forward pass (on CUDA fewer when free "
+                          "memory is short)."},
+    )
+    image_max_pixels: int | None = field(
+        default=None,
+        metadata={"help": "Largest image area in pixels (LLaMA-Factory's; default 768*768)."},
+    )
+    image_min_pixels: int | None = field(
+        default=None,
+        metadata={"help": "Smallest image area in pixels (LLaMA-Factory's; default 32*32)."},
+    )
+    flash_attn: str = field(
+        default="sdpa",
+        metadata={"help": "Attention implementation (LLaMA-Factory's names): sdpa or disabled "
+                          "(eager) run a sample's query branches in one row over its shared "
+                          "cache; fa2/fa3 one row per branch.",
+                  "choices": ATTENTION_IMPLEMENTATIONS},
+    )
+    encode_workers: int | None = field(
+        default=None,
+        metadata={"help": "Threads encoding prompts and images ahead of the model (default: 1 "
+                          "on CUDA, 0 on CPU)."},
+    )
     min_digit_mass: float = field(
         default=DEFAULT_MIN_DIGIT_MASS,
         metadata={"help": "Below this probability on 0..5 a score is missing (not a digit)."},
@@ -92,9 +123,7 @@ class ScorerConfig:
             raise ValueError("the hf backend needs model_name_or_path")
         if self.quantization_bit not in (None, 4, 8):
             raise ValueError(f"quantization_bit must be 4, 8 or unset, got {self.quantization_bit}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        check_choices(self)
+        check_settings(self)
         if not 0.0 <= self.min_digit_mass <= 1.0:
             raise ValueError(f"min_digit_mass must lie in [0, 1], got {self.min_digit_mass}")
 

@@ -15,10 +15,10 @@ from typing import Any, Sequence
 from mmssr_plugin.core.taxonomy import Capability
 from mmssr_plugin.data.sample import Sample
 from mmssr_plugin.scoring.config import DEFAULT_SHARD_SIZE, JobConfig, ScorerConfig
+from mmssr_plugin.scoring.devices import visible_gpus
 from mmssr_plugin.scoring.executors import (
     Execution, ScoringError, ScoringInterrupted, ScoringPlan, execute,
 )
-from mmssr_plugin.scoring.executors.local import visible_gpus
 from mmssr_plugin.scoring.failures import failure_kind, failure_stands, invalid_reason
 from mmssr_plugin.scoring.store import ScoreStore, ScoreTable, Shard, score_fingerprint
 from mmssr_plugin.scoring.summary import ScoringSummary, summarize

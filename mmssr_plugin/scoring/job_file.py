@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -65,17 +64,6 @@ class WorkerJob:
     def read(cls, path: Path) -> WorkerJob:
         """Read a job file written by :meth:`write`."""
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def worker_threads(n_workers: int) -> int:
-    """Torch threads of one worker: ``OMP_NUM_THREADS`` when set, else the CPUs split evenly.
-
-    Local and Ray workers use the same count: a different one changes float rounding.
-    """
-    declared = os.environ.get("OMP_NUM_THREADS", "")
-    if declared.isdigit() and int(declared) > 0:
-        return int(declared)
-    return max(1, (os.cpu_count() or 1) // max(1, n_workers))
 
 
 def prepare_samples(jobs_dir: Path, samples: Sequence[Sample]) -> tuple[Path, np.ndarray]:

@@ -24,19 +24,21 @@ def generate_answers(
     vlm: Any, samples: Sequence[Sample], queries: Sequence[str], batch_size: int,
     max_new_tokens: int = MAX_SCORE_ANSWER_TOKENS,
 ) -> list[list[str]]:
-    """``[N][Q]`` decoded greedy answers of a loaded model (``engine._LoadedVLM`` or subclass)."""
-    encoded = [vlm.encode(sample, queries) for sample in samples]
+    """``[N][Q]`` decoded greedy answers of a loaded model (``engine._LoadedVLM`` or subclass),
+    batched and prepared ahead by its batch runner."""
     texts: list[list[str]] = [[] for _ in samples]
-    for start in range(0, len(samples), max(1, batch_size)):
-        batch = encoded[start : start + batch_size]
-        state = vlm._encode_prefixes(batch)
+
+    def run_batch(indices: list[int], batch: list[Any], mm_inputs: dict) -> None:
+        state = vlm._encode_prefixes(batch, mm_inputs)
         rows = [b for b, item in enumerate(batch) for _ in item.suffixes]
         suffixes = [suffix for item in batch for suffix in item.suffixes]
         vlm.computed_tokens += sum(map(len, suffixes))
         generated = vlm.brancher.branch_generate(state, rows, suffixes, max_new_tokens,
                                                  vlm.stop_ids)
         for row, ids in zip(rows, generated):
-            texts[start + row].append(vlm.tokenizer.decode(ids, skip_special_tokens=True))
+            texts[indices[row]].append(vlm.tokenizer.decode(ids, skip_special_tokens=True))
+
+    vlm.runner.run(samples, queries, max(1, batch_size), run_batch)
     return texts
 
 

@@ -20,9 +20,15 @@ DEFAULT_MAX_STYLE_TOKENS = 48
 SCORE_PARSINGS = ("digits", "authors_int")
 # default: the method's lenient match; authors: their plain comma split, case-sensitive match.
 STYLE_PARSINGS = ("default", "authors")
+DEFAULT_MAX_BRANCH_ROWS = 512
+# LLaMA-Factory's flash_attn names (disabled: eager attention).
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "disabled", "fa2", "fa3", "auto")
 # Settings with a fixed set of values (checked here and, before any model loads, by ScorerConfig).
 SETTING_CHOICES = {"model_layout": MODEL_LAYOUTS, "score_parsing": SCORE_PARSINGS,
-                   "style_parsing": STYLE_PARSINGS}
+                   "style_parsing": STYLE_PARSINGS, "flash_attn": ATTENTION_IMPLEMENTATIONS}
+# Settings that count something: their least value (None, where allowed, means the default).
+SETTING_MINIMUMS = {"batch_size": 1, "max_style_tokens": 1, "max_branch_rows": 1,
+                    "image_max_pixels": 1, "image_min_pixels": 1, "encode_workers": 0}
 
 # Field metadata: taken from a ScorerConfig field of the same name by the engine registry.
 FROM_SCORER_CONFIG = "from_scorer_config"
@@ -43,8 +49,16 @@ class HfEngineSettings:
         styler_model_name_or_path: separate styler model; default: the scorer's model.
         styler_adapter_name_or_path: adapter of a separate styler.
         max_style_tokens: longest style answer generated.
-        max_rows: most query branches in one forward pass (bounds cache copies).
-        extra_args: further LLaMA-Factory model arguments (e.g. ``image_max_pixels``).
+        max_branch_rows: most query branches in one forward pass (on CUDA, fewer where the free
+            memory asks for it).
+        image_max_pixels, image_min_pixels: LLaMA-Factory's image resizing bounds (its defaults
+            when unset; the ``llava_qwen`` layout always resizes to 384x384).
+        flash_attn: attention implementation, LLaMA-Factory's names: ``sdpa`` and ``disabled``
+            (eager) run all branches of a sample in one row over its shared cache; ``fa2``/``fa3``
+            one row per branch; ``auto`` as transformers chooses.
+        encode_workers: threads encoding prompts and images ahead of the model (default: 1 on
+            CUDA, 0 = in the scoring thread on CPU).
+        extra_args: further LLaMA-Factory model arguments.
         model_layout: ``auto`` (a LLaVA-NeXT ``llava_qwen`` save is recognised from its
             ``config.json``), ``llamafactory`` or ``llava_qwen`` (the released mmSSR models, run
             with the authors' prompt layout).
@@ -61,8 +75,12 @@ class HfEngineSettings:
     batch_size: int = field(default=8, metadata=_SCORER)
     styler_model_name_or_path: str | None = field(default=None, metadata=_SCORER)
     styler_adapter_name_or_path: str | None = field(default=None, metadata=_SCORER)
-    max_style_tokens: int = DEFAULT_MAX_STYLE_TOKENS
-    max_rows: int = 64
+    max_style_tokens: int = field(default=DEFAULT_MAX_STYLE_TOKENS, metadata=_SCORER)
+    max_branch_rows: int = field(default=DEFAULT_MAX_BRANCH_ROWS, metadata=_SCORER)
+    image_max_pixels: int | None = field(default=None, metadata=_SCORER)
+    image_min_pixels: int | None = field(default=None, metadata=_SCORER)
+    flash_attn: str = field(default="sdpa", metadata=_SCORER)
+    encode_workers: int | None = field(default=None, metadata=_SCORER)
     extra_args: Mapping[str, Any] = field(default_factory=dict)
     model_layout: str = field(default="auto", metadata=_SCORER)
     score_parsing: str = field(default="digits", metadata=_SCORER)
@@ -71,7 +89,7 @@ class HfEngineSettings:
     def __post_init__(self) -> None:
         if self.quantization_bit not in (None, 4, 8):
             raise ValueError(f"quantization_bit must be 4, 8 or None, got {self.quantization_bit}")
-        check_choices(self)
+        check_settings(self)
         object.__setattr__(self, "extra_args", dict(self.extra_args or {}))
 
     @property
@@ -86,9 +104,10 @@ class HfEngineSettings:
     def identity(self) -> dict[str, Any]:
         """The identity of scores made with these settings, without loading anything.
 
-        Batch size and branch rows are left out: they change float rounding only. Layout and
-        parsing appear only where they differ from the LLaMA-Factory layout and the defaults, so
-        existing scores keep their fingerprints.
+        Batch size, branch rows, attention implementation and encoding workers are left out:
+        they change float rounding only. Layout and parsing appear only where they differ from the
+        LLaMA-Factory layout and the defaults, and image pixel bounds only when set, so existing
+        scores keep their fingerprints.
         """
         styler = None
         if self.separate_styler:
@@ -113,17 +132,27 @@ class HfEngineSettings:
             "styler": styler or "scorer",
             "max_style_tokens": self.max_style_tokens,
             "extra_args": dict(sorted(self.extra_args.items())),
+            **{name: getattr(self, name) for name in ("image_max_pixels", "image_min_pixels")
+               if getattr(self, name) is not None},
             "engine_version": HF_ENGINE_VERSION,
             "prompt_version": PROMPT_VERSION,
         }
 
 
-def check_choices(settings: Any) -> None:
-    """Raise on a setting of :data:`SETTING_CHOICES` (an attribute of ``settings``) off its list."""
+def check_settings(settings: Any) -> None:
+    """Raise on a setting of :data:`SETTING_CHOICES` off its list or of :data:`SETTING_MINIMUMS`
+    below its least value (attributes of ``settings``), or on pixel bounds the wrong way round."""
     for name, allowed in SETTING_CHOICES.items():
         value = getattr(settings, name)
         if value not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    for name, least in SETTING_MINIMUMS.items():
+        value = getattr(settings, name)
+        if value is not None and value < least:
+            raise ValueError(f"{name} must be >= {least}, got {value}")
+    low, high = settings.image_min_pixels, settings.image_max_pixels
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"image_min_pixels ({low}) must not exceed image_max_pixels ({high})")
 
 
 def scorer_config_fields() -> tuple[str, ...]:

@@ -16,6 +16,11 @@ from typing import Any, Callable, Sequence
 import torch
 from transformers import DynamicCache
 
+from mmssr_plugin.engines.hf.packed_branches import PACKABLE_ATTENTION, packed_branch_probs
+
+# Greedy decoding reads the tokens back (to stop finished branches) every this many steps only.
+STOP_CHECK_EVERY = 4
+
 
 @dataclass
 class PrefixState:
@@ -56,6 +61,9 @@ class PrefixBrancher:
         )
         self.device = next(model.parameters()).device
         self.dtype = base.dtype
+        text_config = getattr(self.config, "text_config", None) or self.config
+        self.attention = getattr(text_config, "_attn_implementation", None) or "sdpa"
+        self.stop_check_every = STOP_CHECK_EVERY
 
     @property
     def mrope(self) -> bool:
@@ -104,6 +112,40 @@ class PrefixBrancher:
             out.append(logits.float().softmax(-1)[:, picked].cpu())
         return torch.cat(out)
 
+    @property
+    def can_pack(self) -> bool:
+        """Whether all branches of a sample can run in one row (a 4-D tree mask is accepted)."""
+        return self.attention in PACKABLE_ATTENTION
+
+    @torch.inference_mode()
+    def packed_probs(
+        self, state: PrefixState, tails: Sequence[Sequence[Sequence[int]]],
+        token_ids: Sequence[int],
+    ) -> torch.Tensor:
+        """Next-token probabilities of ``token_ids`` after every ``prefix[b] + tails[b][j]``,
+        all tails of a sample in one row over its shared cache (:mod:`.packed_branches`).
+
+        Returns:
+            float32 ``[B, n_tails, len(token_ids)]`` on the CPU.
+        """
+        per_forward = max(1, self.max_rows // max(1, len(tails[0])))
+        out = []
+        for start in range(0, len(tails), per_forward):
+            stop = min(start + per_forward, len(tails))
+            part = self.select(state, slice(start, stop))
+            out.append(packed_branch_probs(self, part, tails[start:stop], token_ids))
+        return torch.cat(out).cpu()
+
+    def select(self, state: PrefixState, rows: slice) -> PrefixState:
+        """The state of a contiguous range of samples (views: nothing is copied)."""
+        if rows == slice(0, state.mask.shape[0]):
+            return state
+        cache = DynamicCache(
+            ddp_cache_data=[(keys[rows], values[rows]) for keys, values, *_ in state.cache],
+            config=self.config,
+        )
+        return PrefixState(cache=cache, mask=state.mask[rows], next_pos=state.next_pos[rows])
+
     @torch.inference_mode()
     def branch_generate(
         self, state: PrefixState, rows: Sequence[int], suffixes: Sequence[Sequence[int]],
@@ -128,7 +170,10 @@ class PrefixBrancher:
         keep_cache: bool,
     ) -> tuple[torch.Tensor, DynamicCache, torch.Tensor, torch.Tensor]:
         """Run suffixes after copies of their prefixes' caches; last logits and the new state."""
-        index = torch.tensor(list(rows), device=self.device)
+        rows = list(rows)
+        contiguous = rows == list(range(rows[0], rows[0] + len(rows))) if rows else False
+        index = slice(rows[0], rows[0] + len(rows)) if contiguous else torch.tensor(
+            rows, device=self.device)  # a range is read as views; other rows are copied
         width = max(1, max(len(s) for s in suffixes))  # an empty suffix reads one masked pad
         ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         suffix_mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -155,46 +200,56 @@ class PrefixBrancher:
         self, logits: torch.Tensor, cache: DynamicCache, mask: torch.Tensor,
         next_pos: torch.Tensor, max_new_tokens: int, stop_ids: set[int],
     ) -> list[list[int]]:
-        """Greedy decoding; a branch leaves the batch (and its cache rows) when it stops."""
+        """Greedy decoding. Tokens stay on the device; every ``stop_check_every`` steps one read
+        finds the branches that stopped, and they leave the batch (with their cache rows)."""
         n_rows = logits.shape[0]
-        outputs: list[list[int]] = [[] for _ in range(n_rows)]
-        active = list(range(n_rows))  # branch index of each cache row
+        tokens_out = torch.full((n_rows, max(1, max_new_tokens)), -1, dtype=torch.long,
+                                device=self.device)
+        stops = torch.tensor(sorted(stop_ids), dtype=torch.long, device=self.device)
+        branch = torch.arange(n_rows, device=self.device)  # branch index of each cache row
+        alive = torch.ones(n_rows, dtype=torch.bool, device=self.device)
+        seen = None  # [rows, vocabulary]: tokens each row generated (for the repetition penalty)
+        if self.repetition_penalty != 1.0:
+            seen = torch.zeros(logits.shape, dtype=torch.bool, device=self.device)
         for step in range(max_new_tokens):
-            tokens = self._penalised(logits, [outputs[b] for b in active]).argmax(-1).tolist()
-            keep = []
-            for row, (branch, token) in enumerate(zip(active, tokens)):
-                if token in stop_ids:
-                    continue
-                outputs[branch].append(token)
-                keep.append(row)
-            if not keep or step == max_new_tokens - 1:
+            tokens = self._penalised(logits, seen).argmax(-1)
+            alive = alive & ~torch.isin(tokens, stops)
+            tokens_out[branch, step] = torch.where(alive, tokens, -1)
+            if seen is not None:  # a stopped row's history no longer matters
+                seen[torch.arange(seen.shape[0], device=self.device), tokens] = True
+            if step == max_new_tokens - 1:
                 break
-            if len(keep) < len(active):
-                kept = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(kept)
-                mask, next_pos = mask[kept], next_pos[kept]
-                active = [active[row] for row in keep]
-            last = torch.tensor([[tokens[row]] for row in keep], device=self.device)
-            mask = torch.cat([mask, torch.ones_like(last)], dim=1)
+            if (step + 1) % self.stop_check_every == 0:
+                keep = alive.nonzero().squeeze(-1)  # the one host read of these steps
+                if keep.numel() == 0:
+                    break
+                if keep.numel() < alive.numel():
+                    cache.batch_select_indices(keep)
+                    mask, next_pos, branch = mask[keep], next_pos[keep], branch[keep]
+                    tokens, alive = tokens[keep], alive[keep]
+                    seen = seen[keep] if seen is not None else None
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             out = self.model(
-                input_ids=last, attention_mask=mask, position_ids=self._expand(next_pos[:, None]),
-                past_key_values=cache, use_cache=True, logits_to_keep=1,
+                input_ids=tokens[:, None], attention_mask=mask,
+                position_ids=self._expand(next_pos[:, None]), past_key_values=cache,
+                use_cache=True, logits_to_keep=1,
             )
             logits, next_pos = out.logits[:, -1], next_pos + 1
-        return outputs
+        generated = []
+        for row in tokens_out.tolist():
+            ended = row.index(-1) if -1 in row else len(row)
+            generated.append(row[:ended] if max_new_tokens else [])
+        return generated
 
-    def _penalised(self, logits: torch.Tensor, histories: list[list[int]]) -> torch.Tensor:
-        """Logits after the repetition penalty (transformers' rule) on each row's history."""
-        if self.repetition_penalty == 1.0 or not any(histories):
+    def _penalised(self, logits: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
+        """Logits after the repetition penalty (transformers' rule) on the tokens each row
+        generated so far (``seen``; None without a penalty)."""
+        if seen is None:
             return logits
-        logits = logits.float().clone()
-        for row, seen in enumerate(histories):
-            if seen:
-                index = torch.tensor(sorted(set(seen)), device=logits.device)
-                score = logits[row, index]
-                logits[row, index] = torch.where(score < 0, score * self.repetition_penalty,
-                                                 score / self.repetition_penalty)
-        return logits
+        logits = logits.float()
+        penalised = torch.where(logits < 0, logits * self.repetition_penalty,
+                                logits / self.repetition_penalty)
+        return torch.where(seen, penalised, logits)
 
     def _prefix_positions(
         self, ids: torch.Tensor, mask: torch.Tensor, mm: dict
@@ -225,16 +280,20 @@ class PrefixBrancher:
         last = positions.amax(dim=0).masked_fill(mask == 0, -1).amax(dim=-1)
         return positions, last + 1
 
-    def _expand(self, positions: torch.Tensor) -> torch.Tensor:
+    def expand_positions(self, positions: torch.Tensor) -> torch.Tensor:
         """Text positions ``[R, S]`` as the model expects them (``[3, R, S]`` for M-RoPE)."""
         return positions[None].expand(3, -1, -1) if self.mrope else positions
+
+    _expand = expand_positions
 
     def _to_device(self, mm_inputs: dict) -> dict:
         moved = {}
         for key, value in mm_inputs.items():
             if not isinstance(value, torch.Tensor):
                 value = torch.tensor(value)
-            if torch.is_floating_point(value):
-                value = value.to(self.dtype)
-            moved[key] = value.tolist() if key == "second_per_grid_ts" else value.to(self.device)
+            if key == "second_per_grid_ts":
+                moved[key] = value.tolist()
+                continue
+            value = value.to(self.device, non_blocking=True)  # then cast, on the device
+            moved[key] = value.to(self.dtype) if torch.is_floating_point(value) else value
         return moved

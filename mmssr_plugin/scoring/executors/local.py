@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,9 +21,10 @@ from pathlib import Path
 from typing import IO
 
 from mmssr_plugin.scoring.config import JobConfig
+from mmssr_plugin.scoring.devices import CPU_WORKER_ENV, visible_gpus, worker_threads
 from mmssr_plugin.scoring.executors import Execution, ScoringError, ScoringPlan
 from mmssr_plugin.scoring.executors.progress import ShardProgress
-from mmssr_plugin.scoring.job_file import WorkerJob, prepare_samples, worker_threads
+from mmssr_plugin.scoring.job_file import WorkerJob, prepare_samples
 from mmssr_plugin.scoring.parent_watch import parent_environment
 from mmssr_plugin.scoring.store import ScoreStore
 
@@ -40,22 +40,6 @@ class _Worker:
     process: subprocess.Popen
     log_file: IO[str]
     log_path: Path
-
-
-def visible_gpus() -> list[str]:
-    """GPU indices visible to this process, found without importing torch."""
-    declared = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if declared is not None:
-        return [d.strip() for d in declared.split(",") if d.strip() and d.strip() != "-1"]
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        listing = subprocess.run(
-            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
 
 
 def run_locally(plan: ScoringPlan, job: JobConfig) -> Execution:
@@ -98,7 +82,8 @@ def _start_worker(index: int, job_path: Path, jobs: Path, threads: int, gpus: li
     """Start worker ``index`` with its output going to ``jobs/worker-<index>.log``."""
     env = {**os.environ, **parent_environment()}
     env["OMP_NUM_THREADS"] = str(threads)
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for key, value in CPU_WORKER_ENV.items():
+        env.setdefault(key, value)
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = gpus[index]
     log_path = jobs / f"worker-{index}.log"

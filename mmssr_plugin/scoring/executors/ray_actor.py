@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from mmssr_plugin.scoring.devices import CPU_WORKER_ENV
 from mmssr_plugin.scoring.job_file import WorkerJob, read_samples
 from mmssr_plugin.scoring.store import ScoreStore, Shard
 from mmssr_plugin.scoring.worker import TaskScorer, build_engine
@@ -59,7 +60,8 @@ class ShardScorer:
         self.problem = store_visibility_problem(store.path, Path(marker), token)
         self.tasks = TaskScorer(store, self.job.capabilities, self._build_engine)
         os.environ["OMP_NUM_THREADS"] = str(threads)
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        for key, value in CPU_WORKER_ENV.items():
+            os.environ.setdefault(key, value)
 
     def _build_engine(self) -> Any:
         engine = build_engine(self.job.scorer)

@@ -20,11 +20,12 @@ import uuid
 from typing import Any
 
 from mmssr_plugin.scoring.config import JobConfig
+from mmssr_plugin.scoring.devices import worker_threads
 from mmssr_plugin.scoring.executors import Execution, ScoringError, ScoringPlan
 from mmssr_plugin.scoring.executors.interrupts import job_signal_handlers
 from mmssr_plugin.scoring.executors.progress import ShardProgress
 from mmssr_plugin.scoring.executors.ray_actor import ShardScorer
-from mmssr_plugin.scoring.job_file import WorkerJob, prepare_samples, worker_threads
+from mmssr_plugin.scoring.job_file import WorkerJob, prepare_samples
 from mmssr_plugin.utils.files import atomic_write_text
 
 logger = logging.getLogger(__name__)

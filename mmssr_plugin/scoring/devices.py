@@ -87,25 +87,21 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def worker_threads(n_workers: int, cores: int | None = None, load: float | None = None) -> int:
-    """Torch threads of one scoring worker (local process or Ray actor: the same count, since a
-    different one changes float rounding): ``OMP_NUM_THREADS`` when set, else the usable cores
-    that other processes leave idle, shared out.
+def worker_threads(n_workers: int, cores: int | None = None) -> int:
+    """Torch threads of one scoring worker (local process or Ray actor alike):
+    ``OMP_NUM_THREADS`` when set, else the usable cores shared out.
+
+    The count never depends on the machine's momentary load: a different thread count changes
+    float rounding, so a resumed run must use the count of the run it resumes. Workers wait
+    passively (``OMP_WAIT_POLICY=PASSIVE``), which is what keeps them fast beside busy processes.
 
     Args:
         n_workers: worker processes about to start on this machine.
         cores: usable cores (default: this process's affinity; given, ``OMP_NUM_THREADS`` is not
             read).
-        load: runnable processes already busy (default: the 1-minute load average).
     """
     declared = os.environ.get("OMP_NUM_THREADS", "")
     if cores is None and declared.isdigit() and int(declared) > 0:
         return int(declared)
     cores = usable_cores() if cores is None else cores
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except OSError:
-            load = 0.0
-    idle = max(1, cores - int(load + 0.5))
-    return max(1, idle // max(1, n_workers))
+    return max(1, cores // max(1, n_workers))

@@ -1,6 +1,7 @@
 """Tiny-scorer throughput of a CPU scoring worker next to busy processes: the old worker settings
 (``OMP_NUM_THREADS = cpu_count // workers``, OpenMP's default spin-waiting) against the new ones
-(threads from the idle usable cores, ``OMP_WAIT_POLICY=PASSIVE``).
+(threads from the idle usable cores, ``OMP_WAIT_POLICY=PASSIVE``), and the old thread count with
+passive waits alone.
 
 Each setting runs in a fresh child process (OpenMP reads its settings at start-up), scoring the
 40 demo samples with all 14 capabilities + style, ``--busy`` spinning processes running alongside.
@@ -65,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         time.sleep(2)
         old = {"OMP_NUM_THREADS": str(os.cpu_count() or 1)}
+        passive = {**old, "OMP_WAIT_POLICY": "PASSIVE"}
         new = {"OMP_NUM_THREADS": str(worker_threads(1, cores=usable_cores())), **CPU_WORKER_ENV}
-        results = {"old": (old, run(old, args.repeats)), "new": (new, run(new, args.repeats))}
+        results = {name: (env, run(env, args.repeats))
+                   for name, env in (("old", old), ("old threads, passive waits", passive),
+                                     ("new", new))}
     finally:
         for spinner in spinners:
             spinner.kill()

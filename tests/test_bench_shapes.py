@@ -2,6 +2,7 @@
 metrics, the authors' loop on a subset, digit parity), run on the CPU with a small shape."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_shape_benchmark_runs_on_cpu(tmp_path, monkeypatch):
+    # The benchmark quiets LLaMA-Factory and transformers through the environment when imported;
+    # keep that from leaking into the training subprocesses of later tests.
+    for key in ("LLAMAFACTORY_VERBOSITY", "TRANSFORMERS_VERBOSITY"):
+        monkeypatch.setenv(key, os.environ.get(key, "INFO"))
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     monkeypatch.setattr(sys, "argv", ["bench_scoring.py"])
     import bench_scoring

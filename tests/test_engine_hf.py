@@ -63,17 +63,24 @@ def scored(engine, samples):
     return engine.score_and_style(samples, CAPS)
 
 
-def _full_prompt(vlm, sample: Sample, query: str) -> dict:
-    """One whole prompt encoded the way LLaMA-Factory's chat engine does it, as model inputs."""
+def whole_prompt(vlm, sample: Sample, query: str) -> tuple[list[int], list]:
+    """One whole prompt tokenised as LLaMA-Factory's chat engine does it, nothing shared:
+    (ids, images)."""
     images = list(sample.images)
     text = scorer_user_text(sample.turns, query)
     if images and "<image>" not in text:
         text = "<image>" * len(images) + text
-    plugin = vlm.template.mm_plugin
-    messages = plugin.process_messages([{"role": "user", "content": text}], images, [], [],
-                                       vlm.processor)
+    messages = vlm.template.mm_plugin.process_messages([{"role": "user", "content": text}], images,
+                                                       [], [], vlm.processor)
     ids, _ = vlm.template.encode_oneturn(
         vlm.tokenizer, messages + [{"role": "assistant", "content": ""}], SYSTEM_MESSAGE)
+    return list(ids), images
+
+
+def _full_prompt(vlm, sample: Sample, query: str) -> dict:
+    """One whole prompt encoded the way LLaMA-Factory's chat engine does it, as model inputs."""
+    ids, images = whole_prompt(vlm, sample, query)
+    plugin = vlm.template.mm_plugin
     inputs = dict(plugin.get_mm_inputs(images, [], [], [len(images)], [0], [0], [ids],
                                        vlm.processor))
     input_ids = torch.tensor([ids])

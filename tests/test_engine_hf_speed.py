@@ -1,15 +1,15 @@
 """HF engine speed-ups keep results exact: split prompt encoding, encoding threads, one row per
 sample, memory-fitted batches with out-of-memory halving, infer_dtype."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from mmssr_plugin.core.prompts import all_queries, scorer_user_text  # noqa: E402
-from mmssr_plugin.core.taxonomy import SYSTEM_MESSAGE, resolve_capabilities  # noqa: E402
+from mmssr_plugin.core.prompts import all_queries  # noqa: E402
+from test_engine_hf import whole_prompt  # noqa: E402
+from mmssr_plugin.core.taxonomy import resolve_capabilities  # noqa: E402
 from mmssr_plugin.data.sample import Sample  # noqa: E402
 from mmssr_plugin.engines import get_engine  # noqa: E402
 from mmssr_plugin.engines.hf.batching import (  # noqa: E402
@@ -59,20 +59,6 @@ def scored(engine, samples):
     return engine.score_and_style(samples, CAPS)
 
 
-def _whole_prompt_ids(vlm, sample: Sample, query: str) -> list[int]:
-    """One whole prompt tokenised as LLaMA-Factory's chat engine does it, nothing shared."""
-    images = list(sample.images)
-    text = scorer_user_text(sample.turns, query)
-    if images and "<image>" not in text:
-        text = "<image>" * len(images) + text
-    plugin = vlm.template.mm_plugin
-    messages = plugin.process_messages([{"role": "user", "content": text}], images, [], [],
-                                       vlm.processor)
-    ids, _ = vlm.template.encode_oneturn(
-        vlm.tokenizer, messages + [{"role": "assistant", "content": ""}], SYSTEM_MESSAGE)
-    return list(ids)
-
-
 @pytest.mark.parametrize("queries", [QUERIES, QUERIES[:-1], QUERIES[-1:], QUERIES[3:4]])
 def test_head_once_plus_query_tails_equals_every_whole_prompt(engine, samples, queries):
     vlm = engine.scorer
@@ -81,7 +67,7 @@ def test_head_once_plus_query_tails_equals_every_whole_prompt(engine, samples, q
         encoded = vlm.encode(sample, queries)
         assert len(encoded.suffixes) == len(queries)
         for query, suffix in zip(queries, encoded.suffixes):
-            assert encoded.prefix + suffix == _whole_prompt_ids(vlm, sample, query)
+            assert encoded.prefix + suffix == whole_prompt(vlm, sample, query)[0]
 
 
 def test_images_are_processed_once_per_sample(engine, samples, monkeypatch):
